@@ -1,0 +1,31 @@
+# Two commands do all set-up: `make demo` (the main job on the embedded default, offline) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO_OUT ?= runs/demo
+
+.PHONY: demo test bench replicate clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml setup.py | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml setup.py | $(BIN)/python
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@ $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	HF_HUB_OFFLINE=1 $(BIN)/metazoo demo --out $(DEMO_OUT)
+
+test: $(VENV)/.installed-test
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+
+bench: $(VENV)/.installed-test
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/metamer_step.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,1 @@
+"""metazoo's command line (installed as `metazoo_cli`; console script `metazoo`)."""

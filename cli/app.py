@@ -1,0 +1,47 @@
+"""The Typer app. Commands live in `metazoo_cli.commands.*`, one module per topic, each exposing
+`register(app)`; they are discovered here and must not import torch at module import (so that
+`metazoo --help` and `metazoo list` stay fast).
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import pkgutil
+import sys
+
+import typer
+
+from metazoo_core.errors import MetazooError
+
+from . import commands
+
+app = typer.Typer(
+    name="metazoo",
+    help="Model metamers, robustness and invariance comparisons over a registry of vision and audio models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+for _info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+    importlib.import_module(f"{commands.__name__}.{_info.name}").register(app)
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print one error line to stderr and exit nonzero."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def main() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        app()
+    except MetazooError as e:
+        fail(str(e))
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
+
+
+if __name__ == "__main__":
+    main()

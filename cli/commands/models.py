@@ -1,0 +1,177 @@
+"""Registry commands: list, info, plugins, fetch, activations."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..console import err, notice, out, print_json, problem
+
+
+def _list(
+    modality: Optional[str] = typer.Option(None, "--modality", "-m", help="vision or audio"),
+    family: Optional[str] = typer.Option(None, "--family", "-f", help="plugin family, e.g. torchvision"),
+    query: Optional[str] = typer.Option(None, "--query", "-q", help="glob on ids, e.g. '*resnet50*'"),
+    group: Optional[str] = typer.Option(None, "--group", "-g", help="e.g. study, robust_final_stage, extra"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable array on stdout"),
+) -> None:
+    """List registered models (never imports torch)."""
+    from metazoo_core.plugins import registry
+
+    specs = registry().query(modality=modality, family=family, pattern=query, group=group)
+    if as_json:
+        print_json([s.summary() for s in specs])
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{len(specs)} models", show_lines=False)
+    for col in ("id", "family", "modality", "group", "stages"):
+        table.add_column(col)
+    for s in specs:
+        names = s.stage_names
+        shown = ", ".join(names) if len(names) <= 6 else ", ".join(names[:3] + ["…"] + names[-2:])
+        table.add_row(s.id, s.family, s.modality, s.group, f"{len(names)}: {shown}")
+    out.print(table)
+
+
+def _info(model: str = typer.Argument(..., help="model id"),
+          as_json: bool = typer.Option(False, "--json", help="machine-readable object on stdout")) -> None:
+    """Show a model's input, normalisation, stages (shapes, feature counts), weights and provenance."""
+    from metazoo_core import weights
+    from metazoo_core.plugins import get_spec
+
+    spec = get_spec(model)
+    ref = weights.weights_ref(spec)
+    info = {
+        "id": spec.id,
+        "family": spec.family,
+        "modality": spec.modality,
+        "group": spec.group,
+        "groups": spec.all_groups,
+        "description": spec.description,
+        "input": spec.input.model_dump(),
+        "normalization": spec.normalization.model_dump() if spec.normalization else None,
+        "classifier": spec.classifier,
+        "stages": [{"name": s.name, "shape": s.shape, "n_features": s.n_features, "relu": s.relu} for s in spec.stages],
+        "weights": {
+            **spec.weights.model_dump(),
+            "source": ref.source if ref else None,
+            "origin": ref.origin if ref else None,
+            "cached": weights.is_cached(spec) if ref else False,
+        },
+        "provenance": spec.provenance.model_dump(exclude_none=True),
+        "metamer": spec.metamer.model_dump(),
+    }
+    if as_json:
+        print_json(info)
+        return
+    from rich.table import Table
+
+    out.print(f"[bold]{spec.id}[/] — {spec.description}")
+    out.print(f"family {spec.family} · {spec.modality} · group {', '.join(spec.all_groups)} · classifier {spec.classifier}")
+    inp = spec.input
+    out.print(f"input {inp.shape} in {list(inp.range)}" + (f" at {inp.sample_rate} Hz" if inp.sample_rate else ""))
+    out.print(f"normalisation {info['normalization'] or 'none'}")
+    w = info["weights"]
+    out.print(f"weights {w['source'] or 'none'} ({'cached' if w['cached'] else 'not cached'}"
+              + (f", member {w['member']}" if w["member"] else "") + ")")
+    prov = spec.provenance
+    if prov.table:
+        out.print(f"provenance {prov.table}, row '{prov.row}': top-1 {prov.top1}, top-5 {prov.top5}")
+    table = Table(title="stages")
+    for col in ("stage", "shape", "features", "fake-ReLU"):
+        table.add_column(col)
+    for s in spec.stages:
+        table.add_row(s.name, "×".join(map(str, s.shape)), f"{s.n_features:,}", "yes" if s.relu else "")
+    out.print(table)
+
+
+def _plugins(as_json: bool = typer.Option(False, "--json")) -> None:
+    """Show discovered plugins, the families they provide, and any that failed to load."""
+    from metazoo_core.plugins import host
+
+    h = host()
+    rows = [{"name": p.name, "source": p.source, "families": sorted(p.families), "specs": p.n_specs,
+             "status": "ok" if not p.error else "failed", "error": p.error} for p in h.plugins.values()]
+    if as_json:
+        print_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{len(rows)} plugins ({len(h.failures)} failed)")
+    for col in ("plugin", "source", "families", "extra specs", "status"):
+        table.add_column(col)
+    for r in rows:
+        status = "[green]ok[/]" if r["status"] == "ok" else f"[red]failed[/] {r['error']}"
+        table.add_row(r["name"], r["source"], ", ".join(r["families"]), str(r["specs"]), status)
+    out.print(table)
+
+
+def _fetch(models: list[str] = typer.Argument(..., help="model ids")) -> None:
+    """Download (or locate) the weights of each model into the local cache."""
+    from metazoo_core import weights
+    from metazoo_core.errors import MetazooError
+    from metazoo_core.plugins import get_spec
+
+    failed = 0
+    for model in models:
+        try:
+            spec = get_spec(model)
+            path, ref = weights.resolve(spec)
+            out.print(f"{model}: {path} (sha256 {weights.sha256_file(path)[:16]}…)", highlight=False)
+        except MetazooError as e:
+            problem(str(e))
+            failed += 1
+    if failed:
+        raise typer.Exit(2)
+
+
+def _activations(
+    model: str = typer.Argument(..., help="model id"),
+    inputs: list[str] = typer.Argument(..., help="image/audio files or builtin:NAME"),
+    stage: list[str] = typer.Option(..., "--stage", "-s", help="stage name (repeatable)"),
+    out_dir: Path = typer.Option(Path("activations"), "--out", "-o", help="output folder"),
+    weights_path: Optional[str] = typer.Option(None, "--weights", help="checkpoint overriding the registry's"),
+    random_weights: bool = typer.Option(False, "--random-weights", help="skip loading trained weights"),
+    device: str = typer.Option("cpu", "--device"),
+) -> None:
+    """Save stage activations, one `<input stem>__<stage>.npy` per input and stage (shape without batch)."""
+    from metazoo_core.errors import MetazooError
+    from metazoo_core.fileio import check_writable, save_npy
+    from metazoo_core.inputs import load_input
+    from metazoo_core.plugins import get_spec
+
+    spec = get_spec(model)
+    spec.check_stages(stage)
+    check_writable(out_dir)
+    import torch
+
+    from metazoo_core.models import load_model
+
+    net = load_model(spec, pretrained=not random_weights, weights=weights_path, device=device)
+    failed = 0
+    for source in inputs:
+        try:
+            item = load_input(source, spec)
+        except MetazooError as e:
+            problem(str(e))
+            failed += 1
+            continue
+        for n in item.notices:
+            notice(n)
+        with torch.no_grad():
+            acts = net(item.tensor.unsqueeze(0).to(device), stage)
+        for s in stage:
+            save_npy(out_dir / f"{item.name}__{s}.npy", acts[s][0].cpu().numpy())
+    err.print(f"activations written to {out_dir}")
+    if failed:
+        raise typer.Exit(2)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("list")(_list)
+    app.command("info")(_info)
+    app.command("plugins")(_plugins)
+    app.command("fetch")(_fetch)
+    app.command("activations")(_activations)

@@ -1,0 +1,72 @@
+"""`metazoo predict`: a model's top classes (and 16-way category) for natural inputs."""
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from ..console import out, print_json, problem
+
+
+def predict_inputs(model: str, inputs: list[str], top: int = 5, weights: Optional[str] = None,
+                   random_weights: bool = False) -> tuple[list[dict], int]:
+    """Top-k predictions per input; returns (rows, number of inputs that failed)."""
+    import torch
+
+    from metazoo_core.errors import MetazooError
+    from metazoo_core.inputs import expand_sources, load_input
+    from metazoo_core.labels import imagenet_names, predict_labels
+    from metazoo_core.models import load_model
+    from metazoo_core.plugins import get_spec
+
+    from ..console import notice
+
+    spec = get_spec(model)
+    net = load_model(spec, pretrained=not random_weights, weights=weights)
+    names = imagenet_names() if spec.classifier in ("imagenet1000", "zeroshot_imagenet") else None
+    rows, failed = [], 0
+    for source in expand_sources(inputs, spec.modality):
+        try:
+            item = load_input(source, spec)
+        except MetazooError as e:
+            problem(str(e))
+            failed += 1
+            continue
+        for n in item.notices:
+            notice(n)
+        with torch.no_grad():
+            logits = net.logits(item.tensor.unsqueeze(0))
+        probs = logits.softmax(dim=1)[0]
+        values, idx = probs.topk(top)
+        rows.append({
+            "input": item.name,
+            "category16": predict_labels(logits, spec.classifier)[0] if names else None,
+            "top": [{"index": int(i), "label": names[int(i)] if names else str(int(i)), "p": round(float(v), 4)}
+                    for v, i in zip(values, idx)],
+        })
+    return rows, failed
+
+
+def _predict(
+    model: str = typer.Argument(..., help="model id"),
+    inputs: list[str] = typer.Argument(..., help="files, folders, builtin:NAME or builtin"),
+    top: int = typer.Option(5, "--top", help="how many classes"),
+    weights: Optional[str] = typer.Option(None, "--weights"),
+    random_weights: bool = typer.Option(False, "--random-weights"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Classify natural inputs: top-k classes with probabilities (and the study's 16-way category)."""
+    rows, failed = predict_inputs(model, inputs, top, weights, random_weights)
+    if as_json:
+        print_json(rows)
+    else:
+        for r in rows:
+            cat = f" [16-way: {r['category16']}]" if r["category16"] else ""
+            out.print(f"{r['input']}{cat}: " + ", ".join(f"{t['label']} {t['p']:.3f}" for t in r["top"]),
+                      highlight=False)
+    if failed:
+        raise typer.Exit(2)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("predict")(_predict)

@@ -1,0 +1,41 @@
+"""One entry point for natural inputs of either modality: `load_input(source, spec)`."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .registry import ModelSpec
+
+
+def load_input(source: str | Path, spec: ModelSpec) -> Any:
+    """An image (`LoadedImage`) or a sound (`LoadedSound`) prepared for `spec`'s input, with notices.
+
+    Raises InputError with one line for anything unusable.
+    """
+    if spec.modality == "audio":
+        from .io.audio import load_sound
+
+        return load_sound(source, spec.input)
+    from .io.images import load_image
+
+    return load_image(source, spec.input)
+
+
+def expand_sources(sources: list[str], modality: str) -> list[str]:
+    """Expand `builtin` (the default set), folders (their files, sorted) and plain paths into a list."""
+    out: list[str] = []
+    for s in sources:
+        if s == "builtin":
+            if modality == "audio":
+                from .io.audio import builtin_sound_names
+
+                out += [f"builtin:{n}" for n in builtin_sound_names()]
+            else:
+                from .io.images import DEFAULT_BUILTIN
+
+                out += [f"builtin:{n}" for n in DEFAULT_BUILTIN]
+        elif Path(s).is_dir():
+            out += sorted(str(p) for p in Path(s).iterdir() if p.is_file() and not p.name.startswith("."))
+        else:
+            out.append(s)
+    return out

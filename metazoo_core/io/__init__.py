@@ -1,0 +1,1 @@
+"""Inputs and outputs: natural images and sounds in, metamers out, with the conversions and their notices."""

@@ -1,0 +1,25 @@
+"""Unit schedules: which units of a stage count in the metamer loss at each optimisation step.
+
+The default is every unit at every step. A family plugin may return a schedule from its
+`metazoo_stage_schedule(spec, stage, options)` hook (HMAX: random unit subsets; Spectemp: coarse-to-fine filter
+sets). The engine multiplies the stage activation and its target by the mask — no extra forward passes:
+
+    loss = ‖m ⊙ (a(x) − a(x₀))‖₂ / ‖m ⊙ a(x₀)‖₂
+"""
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+
+@runtime_checkable
+class UnitSchedule(Protocol):
+    """Per-step unit masks for one stage.
+
+    `mask(block, step)` gets the 0-based learning-rate block and the 0-based step within that block and returns
+    a boolean tensor broadcastable to the per-example stage shape (no batch dimension), or None for all units.
+    The same mask applies to every item of a batch. It must be deterministic given the schedule's own seed, so
+    that a resumed run sees the same masks as an uninterrupted one.
+    """
+
+    def mask(self, block: int, step: int):  # -> torch.Tensor | None
+        ...

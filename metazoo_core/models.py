@@ -1,0 +1,73 @@
+"""Build registered models: spec → family plugin → weights → `StagedModel`."""
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import MetazooError, WeightsError
+from .plugins import PluginHost, host
+from .registry import ModelSpec
+
+
+def _host(plugin_host: PluginHost | None) -> PluginHost:
+    return plugin_host or host()
+
+
+def build_network(spec: ModelSpec, device: str = "cpu", plugin_host: PluginHost | None = None,
+                  options: dict[str, Any] | None = None):
+    """The family's `StageNetwork` for `spec` (random or constructed weights), built on `device` ("meta" ok)."""
+    import torch
+
+    h = _host(plugin_host)
+    opts = {"device": device, **(options or {})}
+    with torch.device(device):
+        network = h.manager.hook.metazoo_build_model(spec=spec, options=opts)
+    if network is None:
+        owner = h.family_plugin(spec.family)
+        broken = [p.name for p in h.failures]
+        hint = f"; broken plugins: {', '.join(broken)} (see `metazoo plugins`)" if broken else ""
+        raise MetazooError(
+            f"no plugin builds family '{spec.family}' of model '{spec.id}'"
+            + (f" (plugin '{owner}' declared it but returned nothing)" if owner else "")
+            + hint
+        )
+    return network
+
+
+def load_weights(spec: ModelSpec, network, override: str | None = None,
+                 plugin_host: PluginHost | None = None) -> tuple[str, str]:
+    """Load the checkpoint into `network.net` strictly; returns (sha256 of the file, source)."""
+    from . import weights
+
+    path, ref = weights.resolve(spec, override)
+    state = weights.load_state_dict(path)
+    converted = _host(plugin_host).manager.hook.metazoo_convert_checkpoint(
+        spec=spec, state_dict=state, network=network)
+    if converted is not None:
+        state = converted
+    result = network.net.load_state_dict(state, strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise WeightsError(
+            f"weights {path} do not fit '{spec.id}': {len(result.missing_keys)} missing keys "
+            f"(e.g. {result.missing_keys[:3]}), {len(result.unexpected_keys)} unexpected "
+            f"(e.g. {result.unexpected_keys[:3]}); is this the right checkpoint?"
+        )
+    return weights.sha256_file(path), ref.source
+
+
+def load_model(model: str | ModelSpec, pretrained: bool = True, weights: str | None = None,
+               device: str = "cpu", fake_relu: bool = True, plugin_host: PluginHost | None = None):
+    """A ready `StagedModel`: frozen, eval mode, on `device`.
+
+    pretrained: load the registry's (or the overriding `weights`) checkpoint; False keeps the family's
+        initialisation (random weights for learned networks, constructed filters for hand-built ones).
+    """
+    from .stages import StagedModel
+
+    spec = _host(plugin_host).registry.get(model) if isinstance(model, str) else model
+    network = build_network(spec, device="meta" if device == "meta" else "cpu", plugin_host=plugin_host)
+    sha = source = None
+    if pretrained and device != "meta" and (weights or spec.weights.source):
+        sha, source = load_weights(spec, network, weights, plugin_host)
+    staged = StagedModel(spec, network, fake_relu=fake_relu)
+    staged.weights_sha256, staged.weights_source = sha, source
+    return staged if device == "cpu" else staged.to(device)
