@@ -7,6 +7,7 @@ fails to import or to register is recorded in `failures` and everything else kee
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, Callable
@@ -120,10 +121,13 @@ def build_host(extra_plugins: dict[str, Any] | None = None, registry_file=DEFAUL
     return PluginHost(manager=pm, plugins=plugins, registry=Registry(specs))
 
 
+REGISTRY_ENV = "METAZOO_REGISTRY"
+
+
 @functools.lru_cache(maxsize=1)
 def host() -> PluginHost:
-    """The process-wide plugin host (discovered once)."""
-    return build_host()
+    """The process-wide plugin host (discovered once); `METAZOO_REGISTRY` may point to another registry file."""
+    return build_host(registry_file=os.environ.get(REGISTRY_ENV) or DEFAULT_REGISTRY)
 
 
 def registry() -> Registry:

@@ -97,15 +97,12 @@ def _plugins(as_json: bool = typer.Option(False, "--json")) -> None:
     if as_json:
         print_json(rows)
         return
-    from rich.table import Table
-
-    table = Table(title=f"{len(rows)} plugins ({len(h.failures)} failed)")
-    for col in ("plugin", "source", "families", "extra specs", "status"):
-        table.add_column(col)
+    out.print(f"{len(rows)} plugins, {len(h.failures)} failed", highlight=False)
     for r in rows:
-        status = "[green]ok[/]" if r["status"] == "ok" else f"[red]failed[/] {r['error']}"
-        table.add_row(r["name"], r["source"], ", ".join(r["families"]), str(r["specs"]), status)
-    out.print(table)
+        families = ", ".join(r["families"]) or "-"
+        extra = f", {r['specs']} extra specs" if r["specs"] else ""
+        status = "ok" if r["status"] == "ok" else f"FAILED: {r['error']}"
+        out.print(f"{r['name']} ({r['source']}): families {families}{extra} — {status}", highlight=False, markup=False)
 
 
 def _fetch(models: list[str] = typer.Argument(..., help="model ids")) -> None:

@@ -1,0 +1,148 @@
+"""Read a run folder written by the metamer engine (`metazoo_core.metamer.generate_metamers`).
+
+Layout: RUN/<model>/<input>/original.{png,wav}, RUN/<model>/<input>/<stage>/{metamer.png|wav, metamer.safetensors,
+record.json}. A record.json is written last, so its presence means the metamer is complete. Records that cannot be
+read or that lack what the analysis needs are skipped with a one-line warning each; the rest are used.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+from ..registry import IMPLICIT_STAGE
+
+SCHEMA_PREFIX = "metazoo.metamer/"
+NATURAL = "natural"
+"""The condition name for the unmodified natural input (the study's "Natural" point on each curve)."""
+
+
+@dataclass(frozen=True)
+class MetamerItem:
+    """One finished metamer: the model and stage that made it, its natural input, and its record.json."""
+
+    model: str
+    modality: str
+    stage: str
+    input: str
+    folder: Path
+    record: dict[str, Any] = field(compare=False, repr=False)
+
+    @property
+    def metamer_file(self) -> Path:
+        return self.folder / self.record["files"]["metamer"]
+
+    @property
+    def original_file(self) -> Path:
+        return (self.folder / self.record["files"]["original"]).resolve()
+
+    @property
+    def passed(self) -> bool | None:
+        """True/False from the acceptance criteria; None when they were not evaluated (no null distribution)."""
+        return self.record.get("passed")
+
+    @property
+    def label(self) -> str:
+        """The generating model's decision on the natural input (16-way category, or the word for audio)."""
+        return str(self.record["prediction"]["original"])
+
+
+@dataclass
+class Run:
+    root: Path
+    items: list[MetamerItem]
+    warnings: list[str] = field(default_factory=list)
+
+    def models(self) -> list[str]:
+        return sorted({i.model for i in self.items})
+
+    def modality(self, model: str) -> str:
+        return next(i.modality for i in self.items if i.model == model)
+
+    def inputs(self, model: str) -> list[str]:
+        return sorted({i.input for i in self.items if i.model == model})
+
+    def stages(self, model: str) -> list[str]:
+        """The model's stages present in the run, shallow to deep (input_after_preproc first)."""
+        present = {i.stage for i in self.items if i.model == model}
+        order = _stage_order(model, next(i.record for i in self.items if i.model == model))
+        return sorted(present, key=lambda s: (order.index(s) if s in order else len(order), s))
+
+    def for_model(self, model: str) -> list[MetamerItem]:
+        return [i for i in self.items if i.model == model]
+
+    def get(self, model: str, input_name: str, stage: str) -> MetamerItem | None:
+        for i in self.items:
+            if (i.model, i.input, i.stage) == (model, input_name, stage):
+                return i
+        return None
+
+    def originals(self, model: str) -> dict[str, tuple[Path, str]]:
+        """{input: (original file, label)} for a model: the natural condition."""
+        out: dict[str, tuple[Path, str]] = {}
+        for i in self.for_model(model):
+            out.setdefault(i.input, (i.original_file, i.label))
+        return dict(sorted(out.items()))
+
+
+def _stage_order(model: str, record: dict[str, Any]) -> list[str]:
+    from ..errors import MetazooError
+
+    try:
+        from ..plugins import get_spec
+
+        names = get_spec(model).stage_names
+    except MetazooError:
+        names = [s for s in record.get("measures") or {} if s != IMPLICIT_STAGE]
+    return [IMPLICIT_STAGE, *names]
+
+
+def _check_record(rec: Any, folder: Path) -> str | None:
+    """Why a record cannot be used, or None when it can."""
+    if not isinstance(rec, dict):
+        return "not a JSON object"
+    if not str(rec.get("schema", "")).startswith(SCHEMA_PREFIX):
+        return f"schema {rec.get('schema')!r} is not {SCHEMA_PREFIX}*"
+    for key in ("model", "modality", "stage", "input", "files", "prediction"):
+        if key not in rec:
+            return f"field '{key}' missing"
+    if not isinstance(rec["input"], dict) or "name" not in rec["input"]:
+        return "field 'input.name' missing"
+    if not isinstance(rec["prediction"], dict) or rec["prediction"].get("original") is None:
+        return "field 'prediction.original' missing"
+    files = rec["files"]
+    if not isinstance(files, dict) or "metamer" not in files or "original" not in files:
+        return "field 'files.metamer' or 'files.original' missing"
+    for key in ("metamer", "original"):
+        if not (folder / files[key]).is_file():
+            return f"{key} file {files[key]} is missing"
+    return None
+
+
+def read_run(root: Path | str) -> Run:
+    """All usable records under `root`; raises InputError for a missing folder or one with no records."""
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(f"{root}: no such run folder; give the folder the metamer run wrote (its --out)")
+    items: list[MetamerItem] = []
+    warnings: list[str] = []
+    for path in sorted(root.glob("*/*/*/record.json")):
+        folder = path.parent
+        try:
+            rec = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            warnings.append(f"skipped {path}: unreadable record ({e})")
+            continue
+        why = _check_record(rec, folder)
+        if why:
+            warnings.append(f"skipped {path}: {why}")
+            continue
+        items.append(MetamerItem(model=rec["model"], modality=rec["modality"], stage=rec["stage"],
+                                 input=rec["input"]["name"], folder=folder, record=rec))
+    if not items:
+        extra = f" ({len(warnings)} unusable: {warnings[0]})" if warnings else ""
+        raise InputError(f"{root}: no usable metamer records (<model>/<input>/<stage>/record.json){extra}; "
+                         "generate metamers into this folder first")
+    return Run(root=root, items=items, warnings=warnings)

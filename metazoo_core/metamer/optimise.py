@@ -1,0 +1,211 @@
+"""The batched metamer optimisation loop for one stage: per-item steps, truncated forwards, no per-step host sync.
+
+Every item of a batch optimises its own input towards its own target at the same stage. The loss is computed per
+item and summed, so each item's gradient is exactly its own (items never interact); the normalised step divides by
+each item's own gradient norm. The forward stops at the stage (`StagedModel` truncation) and parameters are frozen,
+so a step costs one truncated forward and one backward to the input.
+
+Losses are written into a device tensor every `log_every` steps and read back (one host sync) only then; items whose
+loss falls below `stop_loss` leave the batch at those points. `on_checkpoint` receives the current states every
+`checkpoint_every` steps so the caller can save them (resume).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from .recipes import Recipe
+from .schedules import UnitSchedule
+
+ADAM_BETAS = (0.9, 0.999)
+ADAM_EPS = 1e-8
+
+
+@dataclass
+class ItemState:
+    """Progress of one (input, stage) item.
+
+    x: (*input shape) current input, in the model's input range (CPU or device).
+    step: global steps taken (block = step // iterations); the loss curve holds [step, loss] pairs,
+        loss = ‖a(x) − a(x₀)‖₂/‖a(x₀)‖₂ of x after `step` updates.
+    adam: first/second moments (and amsgrad's running max) for the Adam recipes, same shape as x.
+    """
+
+    x: Tensor
+    step: int = 0
+    losses: list[list[float]] = field(default_factory=list)
+    adam: dict[str, Tensor] = field(default_factory=dict)
+    wall_time_s: float = 0.0
+    stopped_early: bool = False
+
+
+@dataclass
+class ProgressEvent:
+    """What a progress display needs: stage, the batch's input names, steps done of total, mean loss."""
+
+    stage: str
+    inputs: list[str]
+    step: int
+    total: int
+    loss: float | None
+    kind: str = "step"  # "start" | "step" | "done"
+
+
+def flat_mask(schedule: UnitSchedule | None, block: int, step: int, stage_shape: tuple[int, ...],
+              device: torch.device) -> Tensor | None:
+    """The schedule's unit mask for (block, step) as a flat float tensor (N,), or None for all units."""
+    if schedule is None:
+        return None
+    m = schedule.mask(block, step)
+    if m is None:
+        return None
+    return torch.as_tensor(m, device=device).expand(stage_shape).reshape(-1).to(torch.float32)
+
+
+def relative_loss(acts: Tensor, target: Tensor, mask: Tensor | None, target_norm: Tensor | None) -> Tensor:
+    """(B, N) activations and targets → (B,) ‖m⊙(a − t)‖₂ / ‖m⊙t‖₂ (m = 1 without a mask)."""
+    if mask is None:
+        return (acts - target).norm(dim=1) / target_norm
+    return ((acts - target) * mask).norm(dim=1) / (target * mask).norm(dim=1)
+
+
+def range_penalty(x: Tensor, lo: float, hi: float) -> Tensor:
+    """plenoptic's `penalize_range` per item: Σ min(x − lo, 0)² + Σ max(x − hi, 0)² → (B,)."""
+    flat = x.reshape(x.shape[0], -1)
+    return (flat - lo).clamp(max=0).square().sum(dim=1) + (flat - hi).clamp(min=0).square().sum(dim=1)
+
+
+def optimise_stage(model, stage: str, targets: Tensor, states: list[ItemState], recipe: Recipe,
+                   schedule: UnitSchedule | None = None, names: list[str] | None = None,
+                   log_every: int = 50, gather_every: int = 50, checkpoint_every: int = 200,
+                   stop_loss: float | None = None,
+                   on_checkpoint: Callable[[list[int], list[ItemState]], None] | None = None,
+                   progress: Callable[[ProgressEvent], None] | None = None) -> list[ItemState]:
+    """Optimise the items' inputs so that their `stage` activations match `targets`.
+
+    targets: (B, *stage shape) activations of the originals (no grad). states: B items, all at the same `step`.
+    log_every: loss-curve resolution in steps (the first step of every block is logged too); gather_every: steps
+    between host reads of the losses (progress, early stop); checkpoint_every: steps between `on_checkpoint` calls.
+    Returns the states (updated in place) with x on the model's device.
+    """
+    device = targets.device
+    total = recipe.total_steps
+    names = names or [str(i) for i in range(len(states))]
+    start = states[0].step
+    if any(s.step != start for s in states):
+        raise ValueError("all items of a batch must be at the same step")
+    lo, hi = model.input_range
+    stage_shape = tuple(targets.shape[1:])
+    active = list(range(len(states)))
+    x = torch.stack([s.x for s in states]).to(device).requires_grad_(True)
+    target = targets.reshape(targets.shape[0], -1)
+    target_norm = target.norm(dim=1)
+    adam = recipe.method == "adam"
+    if adam:
+        keys = ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if recipe.amsgrad else ())
+        moments = {k: torch.stack([s.adam.get(k, torch.zeros_like(s.x)) for s in states]).to(device) for k in keys}
+    view = (-1,) + (1,) * (x.dim() - 1)
+    capacity = gather_every // log_every + 2
+    pending = torch.zeros(len(states), capacity, device=device)  # losses logged since the last gather
+    pending_steps: list[int] = []
+    t_last = time.perf_counter()
+
+    def gather(final: bool = False) -> None:
+        nonlocal pending_steps, t_last, active, x, target, target_norm, pending
+        if not pending_steps:
+            return
+        values = pending[:, : len(pending_steps)].cpu().tolist()
+        now = time.perf_counter()
+        for row, i in enumerate(active):
+            states[i].losses.extend([float(g), v] for g, v in zip(pending_steps, values[row]))
+            states[i].wall_time_s += now - t_last
+        t_last = now
+        last = [values[row][-1] for row in range(len(active))]
+        if progress is not None:
+            progress(ProgressEvent(stage, [names[i] for i in active], pending_steps[-1], total,
+                                   sum(last) / len(last)))
+        pending_steps = []
+        if stop_loss is not None and not final:
+            keep = [row for row, v in enumerate(last) if not v < stop_loss]
+            if len(keep) < len(active):
+                for row, i in enumerate(active):
+                    if row not in keep:
+                        states[i].x = x[row].detach().clone()
+                        states[i].step = step + 1
+                        states[i].stopped_early = True
+                        if adam:
+                            states[i].adam = {k: v[row].clone() for k, v in moments.items()}
+                idx = torch.tensor(keep, device=device)
+                active = [active[row] for row in keep]
+                x = x.detach()[idx].requires_grad_(True)
+                target, target_norm, pending = target[idx], target_norm[idx], pending[idx]
+                if adam:
+                    for k in moments:
+                        moments[k] = moments[k][idx]
+
+    def sync_states() -> None:
+        for row, i in enumerate(active):
+            states[i].x = x[row].detach().clone()
+            states[i].step = step + 1
+            if adam:
+                states[i].adam = {k: v[row].clone() for k, v in moments.items()}
+
+    if progress is not None:
+        progress(ProgressEvent(stage, names, start, total, None, kind="start"))
+    step = start - 1
+    for step in range(start, total):
+        if not active:
+            break
+        block, within = divmod(step, recipe.iterations)
+        mask = flat_mask(schedule, block, within, stage_shape, device)
+        acts = model(x, [stage])[stage].reshape(x.shape[0], -1)
+        loss = relative_loss(acts, target, mask, target_norm)
+        objective = loss
+        if recipe.range_penalty:
+            objective = loss + recipe.range_penalty * range_penalty(x, lo, hi)
+        (grad,) = torch.autograd.grad(objective.sum(), x)
+        if step % log_every == 0 or within == 0:
+            if len(pending_steps) == capacity:
+                gather(final=True)  # before the update: read losses, but nobody leaves the batch here
+            pending[: loss.shape[0], len(pending_steps)] = loss.detach()
+            pending_steps.append(step)
+        with torch.no_grad():
+            if adam:
+                _adam_update(x, grad, moments, step + 1, recipe)
+            else:
+                norm = grad.reshape(grad.shape[0], -1).norm(dim=1).add_(recipe.grad_eps).reshape(view)
+                x.addcdiv_(grad, norm, value=-recipe.step_size(block))
+            if recipe.clamp:
+                x.clamp_(lo, hi)
+        if (step + 1) % gather_every == 0:
+            gather()
+        if on_checkpoint is not None and (step + 1) % checkpoint_every == 0 and step + 1 < total:
+            gather()
+            sync_states()
+            on_checkpoint(active, states)
+    gather(final=True)
+    if active:
+        sync_states()
+        for i in active:
+            states[i].step = total
+    return states
+
+
+def _adam_update(x: Tensor, grad: Tensor, moments: dict[str, Tensor], t: int, recipe: Recipe) -> None:
+    """torch.optim.Adam's update (elementwise, so per item), with the recipe's step-decayed learning rate."""
+    b1, b2 = ADAM_BETAS
+    lr = recipe.lr * (recipe.lr_gamma ** ((t - 1) // recipe.lr_decay_every) if recipe.lr_decay_every else 1.0)
+    m, v = moments["exp_avg"], moments["exp_avg_sq"]
+    m.lerp_(grad, 1 - b1)
+    v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
+    if "max_exp_avg_sq" in moments:
+        torch.maximum(moments["max_exp_avg_sq"], v, out=moments["max_exp_avg_sq"])
+        v = moments["max_exp_avg_sq"]
+    bc1, bc2 = 1 - b1 ** t, 1 - b2 ** t
+    denom = (v.sqrt() / math.sqrt(bc2)).add_(ADAM_EPS)
+    x.addcdiv_(m, denom, value=-lr / bc1)

@@ -1,0 +1,241 @@
+"""Sweep plans: a YAML file naming models × stages × inputs × seeds, expanded into units of work.
+
+A plan is a mapping with optional `name`, `retries` (extra attempts after a failure, default 2), `slurm:` options
+and either one group inline or a list `groups:`. A group is
+
+    kind: metamer            # metamer | activations | null
+    models: [efficientnet_lite0]
+    stages: [blocks_1, blocks_3, head]     # or "all", or {model_id: [stages]}; not used by `null`
+    inputs: [builtin, builtin:chelsea, photos/, cat.png]   # `builtin` = the default set; folders = their files
+    seeds: [0]
+    options: {recipe: feather2023, iterations: 3000, blocks: 8}   # passed to the unit kind
+
+Expansion (deterministic: groups in order, then models, inputs, stages, seeds in the order given):
+- metamer, activations: one unit per (model, input, stage, seed);
+- null: one unit per (model, seed) over all the group's inputs.
+
+A unit's id is `<kind>-<model>-<input>-<stage>-s<seed>-<hash>`, where the hash (10 hex digits of SHA-256) covers
+every parameter of the unit, so the same work always gets the same id and folder, and changing any option (e.g.
+iterations) gives new units rather than overwriting old results.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ..errors import MetazooError
+
+KINDS = ("metamer", "activations", "null")
+
+
+class PlanError(MetazooError):
+    """A plan file that cannot be read or does not validate."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SlurmOptions(_Strict):
+    """SLURM resources per array task (one task runs `units_per_task` units one after another)."""
+
+    partition: str | None = None
+    time_min: int = Field(60, ge=1, description="wall-clock limit of one array task, minutes")
+    gpus_per_node: int = Field(0, ge=0)
+    cpus_per_task: int = Field(2, ge=1)
+    mem_gb: float | None = Field(None, gt=0)
+    units_per_task: int = Field(1, ge=1, description="units chunked into one array task")
+    array_parallelism: int = Field(256, ge=1, description="array tasks running at once (%N of --array)")
+    account: str | None = None
+    qos: str | None = None
+    constraint: str | None = None
+    setup: list[str] = Field(default_factory=list, description="shell lines run before the worker, e.g. module load")
+    additional: dict[str, Any] = Field(default_factory=dict, description="extra #SBATCH options, e.g. {exclude: node3}")
+
+
+class Group(_Strict):
+    kind: Literal["metamer", "activations", "null"] = "metamer"
+    models: list[str] = Field(min_length=1)
+    stages: list[str] | dict[str, list[str]] | Literal["all"] | None = None
+    inputs: list[str] = Field(min_length=1)
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("models", "inputs", mode="before")
+    @classmethod
+    def _listify(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _listify_seed(cls, v: Any) -> Any:
+        return [v] if isinstance(v, int) else v
+
+
+class PlanFile(_Strict):
+    name: str | None = None
+    store: str | None = Field(None, description="result folder; `metazoo sweep --out` overrides it")
+    retries: int = Field(2, ge=0, le=100)
+    slurm: SlurmOptions = SlurmOptions()
+    groups: list[Group] = Field(min_length=1)
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One unit of work: everything a worker needs, with a deterministic id."""
+
+    kind: str
+    model: str
+    input: str | None            # source (metamer / activations); None for null builds
+    stage: str | None            # None for null builds
+    seed: int
+    inputs: tuple[str, ...] = ()  # null builds: all inputs of the group
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        digest = hashlib.sha256(_canonical(self.params()).encode()).hexdigest()[:10]
+        parts = [self.kind, self.model]
+        if self.input is not None:
+            parts.append(input_label(self.input))
+        if self.stage is not None:
+            parts.append(self.stage)
+        parts += [f"s{self.seed}", digest]
+        return "-".join(_safe(p) for p in parts)
+
+    def params(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["inputs"] = list(self.inputs)
+        return d
+
+    @classmethod
+    def from_params(cls, d: dict[str, Any]) -> "Unit":
+        return cls(**{**d, "inputs": tuple(d.get("inputs", ()))})
+
+
+@dataclass(frozen=True)
+class Plan:
+    name: str
+    store: str | None
+    retries: int
+    slurm: SlurmOptions
+    units: tuple[Unit, ...]
+    source: dict[str, Any]  # the plan as written (for the manifest)
+
+
+def input_label(source: str) -> str:
+    """Short name of an input source: `builtin:chelsea` → `chelsea`, `photos/cat.png` → `cat`."""
+    if source.startswith("builtin:"):
+        return source.split(":", 1)[1]
+    return Path(source).stem or source
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.]+", "_", text).strip("_") or "x"
+
+
+def _canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _describe(err: ValidationError) -> str:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    return f"field '{loc}': {first['msg']}"
+
+
+def _group_stages(group: Group, spec, where: str) -> list[str]:
+    from ..errors import UnknownStageError
+
+    if group.kind == "null":
+        return []
+    stages = group.stages
+    if stages is None:
+        raise PlanError(f"{where}: a {group.kind} group needs `stages:` (a list, `all`, or {{model: [stages]}})")
+    if stages == "all":
+        return spec.stage_names
+    if isinstance(stages, dict):
+        if spec.id not in stages:
+            raise PlanError(f"{where}: `stages:` has no entry for model '{spec.id}'; add `{spec.id}: [stage, …]`")
+        stages = stages[spec.id]
+    try:
+        return spec.check_stages(stages)
+    except UnknownStageError as e:
+        raise PlanError(f"{where}: {e}") from None
+
+
+def expand(plan: PlanFile, base: Path, registry=None) -> list[Unit]:
+    """All units of `plan`, in plan order, without duplicates. Model ids and stages are checked (no torch)."""
+    from ..inputs import expand_sources
+    from ..plugins import registry as default_registry
+
+    reg = registry or default_registry()
+    units: dict[str, Unit] = {}
+    for gi, group in enumerate(plan.groups):
+        where = f"plan group {gi + 1} ({group.kind})"
+        for model in group.models:
+            try:
+                spec = reg.get(model)
+            except MetazooError as e:
+                raise PlanError(f"{where}: {e}") from None
+            sources = [s if s.startswith("builtin") or Path(s).is_absolute() else str(base / s)
+                       for s in group.inputs]
+            sources = expand_sources(sources, spec.modality)
+            if not sources:
+                raise PlanError(f"{where}: `inputs:` expands to no files for model '{model}'")
+            stages = _group_stages(group, spec, where)
+            if group.kind == "null":
+                new = [Unit("null", model, None, None, seed, tuple(sources), dict(group.options))
+                       for seed in group.seeds]
+            else:
+                new = [Unit(group.kind, model, src, stage, seed, (), dict(group.options))
+                       for src in sources for stage in stages for seed in group.seeds]
+            for u in new:
+                units.setdefault(u.id, u)
+    return list(units.values())
+
+
+def parse_plan(data: Any, origin: str, base: Path, registry=None) -> Plan:
+    """Validate a plan mapping (as read from YAML); `base` resolves relative input paths."""
+    if not isinstance(data, dict):
+        raise PlanError(f"{origin}: a plan is a mapping (models:, stages:, inputs:, … or groups:), "
+                        f"got {type(data).__name__}")
+    top = {k: data[k] for k in ("name", "store", "retries", "slurm") if k in data}
+    if "groups" in data:
+        extra = set(data) - set(top) - {"groups"}
+        if extra:
+            raise PlanError(f"{origin}: keys {sorted(extra)} belong inside a group when `groups:` is used")
+        raw = {**top, "groups": data["groups"]}
+    else:
+        raw = {**top, "groups": [{k: v for k, v in data.items() if k not in top}]}
+    try:
+        parsed = PlanFile.model_validate(raw)
+    except ValidationError as e:
+        raise PlanError(f"{origin}: {_describe(e)}; see docs/cluster.md for the plan format") from None
+    units = expand(parsed, base, registry)
+    name = parsed.name or Path(origin).stem
+    return Plan(name=name, store=parsed.store, retries=parsed.retries, slurm=parsed.slurm, units=tuple(units),
+                source=data)
+
+
+def load_plan(path: Path | str, registry=None) -> Plan:
+    """Read, validate and expand a plan file. Raises PlanError with one line."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise PlanError(f"cannot read plan {path}: {e.strerror}; check the path") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise PlanError(f"{path}:{where}: malformed YAML ({getattr(e, 'problem', e)}); fix the syntax") from None
+    return parse_plan(data, str(path), path.resolve().parent, registry)
