@@ -19,6 +19,7 @@ def atomic_path(path: Path | str, suffix: str | None = None) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix or path.suffix)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; results are meant to be shared
     try:
         yield Path(tmp)
         with open(tmp, "rb+") as f:
@@ -27,6 +28,12 @@ def atomic_path(path: Path | str, suffix: str | None = None) -> Iterator[Path]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_bytes(path: Path | str, data: bytes) -> None:

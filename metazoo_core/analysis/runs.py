@@ -44,9 +44,11 @@ class MetamerItem:
         return self.record.get("passed")
 
     @property
-    def label(self) -> str:
-        """The generating model's decision on the natural input (16-way category, or the word for audio)."""
-        return str(self.record["prediction"]["original"])
+    def label(self) -> str | None:
+        """The generating model's decision on the natural input (16-way category, or the argmax unit for audio);
+        None for a model without a classifier."""
+        value = (self.record.get("prediction") or {}).get("original")
+        return None if value is None else str(value)
 
 
 @dataclass
@@ -79,9 +81,9 @@ class Run:
                 return i
         return None
 
-    def originals(self, model: str) -> dict[str, tuple[Path, str]]:
+    def originals(self, model: str) -> dict[str, tuple[Path, str | None]]:
         """{input: (original file, label)} for a model: the natural condition."""
-        out: dict[str, tuple[Path, str]] = {}
+        out: dict[str, tuple[Path, str | None]] = {}
         for i in self.for_model(model):
             out.setdefault(i.input, (i.original_file, i.label))
         return dict(sorted(out.items()))
@@ -105,13 +107,13 @@ def _check_record(rec: Any, folder: Path) -> str | None:
         return "not a JSON object"
     if not str(rec.get("schema", "")).startswith(SCHEMA_PREFIX):
         return f"schema {rec.get('schema')!r} is not {SCHEMA_PREFIX}*"
-    for key in ("model", "modality", "stage", "input", "files", "prediction"):
+    for key in ("model", "modality", "stage", "input", "files"):
         if key not in rec:
             return f"field '{key}' missing"
     if not isinstance(rec["input"], dict) or "name" not in rec["input"]:
         return "field 'input.name' missing"
-    if not isinstance(rec["prediction"], dict) or rec["prediction"].get("original") is None:
-        return "field 'prediction.original' missing"
+    if rec.get("prediction") is not None and not isinstance(rec["prediction"], dict):
+        return "field 'prediction' is not an object"
     files = rec["files"]
     if not isinstance(files, dict) or "metamer" not in files or "original" not in files:
         return "field 'files.metamer' or 'files.original' missing"

@@ -46,7 +46,8 @@ class ItemState:
 
 @dataclass
 class ProgressEvent:
-    """What a progress display needs: stage, the batch's input names, steps done of total, mean loss."""
+    """What a progress display needs: stage, the batch's input names, steps done of total, the mean of the
+    items' latest logged losses."""
 
     stage: str
     inputs: list[str]
@@ -115,6 +116,8 @@ def optimise_stage(model, stage: str, targets: Tensor, states: list[ItemState], 
     pending_steps: list[int] = []
     t_last = time.perf_counter()
 
+    steps_done = start
+
     def gather(final: bool = False) -> None:
         nonlocal pending_steps, t_last, active, x, target, target_norm, pending
         if not pending_steps:
@@ -127,8 +130,7 @@ def optimise_stage(model, stage: str, targets: Tensor, states: list[ItemState], 
         t_last = now
         last = [values[row][-1] for row in range(len(active))]
         if progress is not None:
-            progress(ProgressEvent(stage, [names[i] for i in active], pending_steps[-1], total,
-                                   sum(last) / len(last)))
+            progress(ProgressEvent(stage, [names[i] for i in active], steps_done, total, sum(last) / len(last)))
         pending_steps = []
         if stop_loss is not None and not final:
             keep = [row for row, v in enumerate(last) if not v < stop_loss]
@@ -140,7 +142,7 @@ def optimise_stage(model, stage: str, targets: Tensor, states: list[ItemState], 
                         states[i].stopped_early = True
                         if adam:
                             states[i].adam = {k: v[row].clone() for k, v in moments.items()}
-                idx = torch.tensor(keep, device=device)
+                idx = torch.tensor(keep, dtype=torch.long, device=device)
                 active = [active[row] for row in keep]
                 x = x.detach()[idx].requires_grad_(True)
                 target, target_norm, pending = target[idx], target_norm[idx], pending[idx]
@@ -182,6 +184,7 @@ def optimise_stage(model, stage: str, targets: Tensor, states: list[ItemState], 
                 x.addcdiv_(grad, norm, value=-recipe.step_size(block))
             if recipe.clamp:
                 x.clamp_(lo, hi)
+        steps_done = step + 1
         if (step + 1) % gather_every == 0:
             gather()
         if on_checkpoint is not None and (step + 1) % checkpoint_every == 0 and step + 1 < total:
@@ -199,7 +202,10 @@ def optimise_stage(model, stage: str, targets: Tensor, states: list[ItemState], 
 def _adam_update(x: Tensor, grad: Tensor, moments: dict[str, Tensor], t: int, recipe: Recipe) -> None:
     """torch.optim.Adam's update (elementwise, so per item), with the recipe's step-decayed learning rate."""
     b1, b2 = ADAM_BETAS
-    lr = recipe.lr * (recipe.lr_gamma ** ((t - 1) // recipe.lr_decay_every) if recipe.lr_decay_every else 1.0)
+    lr = recipe.lr
+    if recipe.lr_decay_every:
+        periods = (t - 1) // recipe.lr_decay_every if recipe.lr_staircase else (t - 1) / recipe.lr_decay_every
+        lr *= recipe.lr_gamma ** periods
     m, v = moments["exp_avg"], moments["exp_avg_sq"]
     m.lerp_(grad, 1 - b1)
     v.mul_(b2).addcmul_(grad, grad, value=1 - b2)

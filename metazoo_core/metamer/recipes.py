@@ -7,7 +7,8 @@ input units (e.g. pixel values in [0, 1]; 255 for HMAX's 0–255 images).
 - feather2023 (default, facts §1.1): x ← clamp(x − s·g/(‖g‖₂ + 1e-10)) per item, s = init_step for `iterations`
   steps, then halved, for `blocks` blocks (3000 × 8, s = 1 … 1/128); last iterate kept.
 - fixed_step (Supp. Fig. 1): the same step rule with s fixed at 1 for 15000 steps.
-- adam (Supp. Fig. 1): Adam on x, learning rate 0.001 multiplied by 0.95 every 1000 steps, 15000 steps, clamp.
+- adam (Supp. Fig. 1): Adam on x, learning rate 0.001 multiplied by 0.95 every 1000 steps (staircase; set
+  `lr_staircase=False` for TensorFlow's continuous decay, which the SI's wording may mean), 15000 steps, clamp.
 - plenoptic_adam: plenoptic `Metamer`'s default optimiser — Adam (amsgrad) at 0.01 — minimising the study's loss
   plus 0.1 × plenoptic's quadratic range penalty, without clamping during optimisation; 15000 steps.
 """
@@ -35,6 +36,8 @@ class Recipe:
     lr_gamma: float = 1.0
     lr_decay_every: int = 0
     """Adam: lr ← lr·lr_gamma every lr_decay_every steps (0: never)"""
+    lr_staircase: bool = True
+    """Adam decay in steps (lr·γ^⌊t/k⌋); False: continuous, lr·γ^(t/k) (TensorFlow's exponential_decay default)"""
     amsgrad: bool = False
     range_penalty: float = 0.0
     """λ of plenoptic's quadratic penalty on values outside the input range (0: none)"""

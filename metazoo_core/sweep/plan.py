@@ -3,16 +3,16 @@
 A plan is a mapping with optional `name`, `retries` (extra attempts after a failure, default 2), `slurm:` options
 and either one group inline or a list `groups:`. A group is
 
-    kind: metamer            # metamer | activations | null
+    kind: metamer            # metamer | activations | null_distribution | robustness
     models: [efficientnet_lite0]
-    stages: [blocks_1, blocks_3, head]     # or "all", or {model_id: [stages]}; not used by `null`
+    stages: [blocks_1, blocks_3, head]     # or "all", or {model_id: [stages]}; not used by the set kinds
     inputs: [builtin, builtin:chelsea, photos/, cat.png]   # `builtin` = the default set; folders = their files
     seeds: [0]
     options: {recipe: feather2023, iterations: 3000, blocks: 8}   # passed to the unit kind
 
 Expansion (deterministic: groups in order, then models, inputs, stages, seeds in the order given):
 - metamer, activations: one unit per (model, input, stage, seed);
-- null: one unit per (model, seed) over all the group's inputs.
+- null_distribution, robustness: one unit per (model, seed) over all the group's inputs.
 
 A unit's id is `<kind>-<model>-<input>-<stage>-s<seed>-<hash>`, where the hash (10 hex digits of SHA-256) covers
 every parameter of the unit, so the same work always gets the same id and folder, and changing any option (e.g.
@@ -32,7 +32,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..errors import MetazooError
 
-KINDS = ("metamer", "activations", "null")
+SET_KINDS = ("null_distribution", "robustness")
+"""Kinds whose unit uses all of a group's inputs at once (one unit per model and seed)."""
+COMMON_OPTIONS = ("pretrained", "weights", "device")
+OPTIONS = {
+    "metamer": ("recipe", "iterations", "blocks", "batch_size", "null"),
+    "activations": (),
+    "null_distribution": ("pairs", "augment", "batch_size"),
+    "robustness": ("norm", "eps", "steps", "step_ratio", "subsets", "n", "batch_size"),
+}
+"""Options each kind understands (besides COMMON_OPTIONS); see metazoo_core.sweep.units for their meaning."""
+REQUIRED_OPTIONS = {"robustness": ("norm", "eps")}
+READABLE_ID_CHARS = 150
+"""Unit ids stay well below file-name limits: the readable part is cut here, the hash keeps ids unique."""
 
 
 class PlanError(MetazooError):
@@ -61,7 +73,7 @@ class SlurmOptions(_Strict):
 
 
 class Group(_Strict):
-    kind: Literal["metamer", "activations", "null"] = "metamer"
+    kind: Literal["metamer", "activations", "null_distribution", "robustness"] = "metamer"
     models: list[str] = Field(min_length=1)
     stages: list[str] | dict[str, list[str]] | Literal["all"] | None = None
     inputs: list[str] = Field(min_length=1)
@@ -93,10 +105,10 @@ class Unit:
 
     kind: str
     model: str
-    input: str | None            # source (metamer / activations); None for null builds
-    stage: str | None            # None for null builds
+    input: str | None            # source (metamer / activations); None for the set kinds
+    stage: str | None            # None for the set kinds
     seed: int
-    inputs: tuple[str, ...] = ()  # null builds: all inputs of the group
+    inputs: tuple[str, ...] = ()  # set kinds (null_distribution, robustness): all inputs of the group
     options: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -107,8 +119,8 @@ class Unit:
             parts.append(input_label(self.input))
         if self.stage is not None:
             parts.append(self.stage)
-        parts += [f"s{self.seed}", digest]
-        return "-".join(_safe(p) for p in parts)
+        parts.append(f"s{self.seed}")
+        return "-".join(_safe(p) for p in parts)[:READABLE_ID_CHARS] + "-" + digest
 
     def params(self) -> dict[str, Any]:
         d = asdict(self)
@@ -145,16 +157,31 @@ def _canonical(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
 
 
-def _describe(err: ValidationError) -> str:
+def _describe(err: ValidationError, inline: bool) -> str:
     first = err.errors()[0]
-    loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
-    return f"field '{loc}': {first['msg']}"
+    loc = [str(p) for p in first["loc"]]
+    if inline and loc[:2] == ["groups", "0"]:  # the plan was written without `groups:`
+        loc = loc[2:]
+    return f"field '{'.'.join(loc) or '(top level)'}': {first['msg']}"
+
+
+def _check_options(group: Group, where: str) -> None:
+    from ..errors import suggest
+
+    known = [*OPTIONS[group.kind], *COMMON_OPTIONS]
+    for key in group.options:
+        if key not in known:
+            raise PlanError(f"{where}: unknown option '{key}'{suggest(key, known)}; "
+                            f"{group.kind} units take {', '.join(known)}")
+    missing = [k for k in REQUIRED_OPTIONS.get(group.kind, ()) if k not in group.options]
+    if missing:
+        raise PlanError(f"{where}: a {group.kind} group needs options {', '.join(missing)}")
 
 
 def _group_stages(group: Group, spec, where: str) -> list[str]:
     from ..errors import UnknownStageError
 
-    if group.kind == "null":
+    if group.kind in SET_KINDS:
         return []
     stages = group.stages
     if stages is None:
@@ -171,7 +198,7 @@ def _group_stages(group: Group, spec, where: str) -> list[str]:
         raise PlanError(f"{where}: {e}") from None
 
 
-def expand(plan: PlanFile, base: Path, registry=None) -> list[Unit]:
+def expand(plan: PlanFile, base: Path, origin: str = "plan", registry=None) -> list[Unit]:
     """All units of `plan`, in plan order, without duplicates. Model ids and stages are checked (no torch)."""
     from ..inputs import expand_sources
     from ..plugins import registry as default_registry
@@ -179,7 +206,8 @@ def expand(plan: PlanFile, base: Path, registry=None) -> list[Unit]:
     reg = registry or default_registry()
     units: dict[str, Unit] = {}
     for gi, group in enumerate(plan.groups):
-        where = f"plan group {gi + 1} ({group.kind})"
+        where = f"{origin}: group {gi + 1} ({group.kind})"
+        _check_options(group, where)
         for model in group.models:
             try:
                 spec = reg.get(model)
@@ -191,8 +219,8 @@ def expand(plan: PlanFile, base: Path, registry=None) -> list[Unit]:
             if not sources:
                 raise PlanError(f"{where}: `inputs:` expands to no files for model '{model}'")
             stages = _group_stages(group, spec, where)
-            if group.kind == "null":
-                new = [Unit("null", model, None, None, seed, tuple(sources), dict(group.options))
+            if group.kind in SET_KINDS:
+                new = [Unit(group.kind, model, None, None, seed, tuple(sources), dict(group.options))
                        for seed in group.seeds]
             else:
                 new = [Unit(group.kind, model, src, stage, seed, (), dict(group.options))
@@ -218,8 +246,8 @@ def parse_plan(data: Any, origin: str, base: Path, registry=None) -> Plan:
     try:
         parsed = PlanFile.model_validate(raw)
     except ValidationError as e:
-        raise PlanError(f"{origin}: {_describe(e)}; see docs/cluster.md for the plan format") from None
-    units = expand(parsed, base, registry)
+        raise PlanError(f"{origin}: {_describe(e, 'groups' not in data)}; see docs/cluster.md for the plan format") from None
+    units = expand(parsed, base, origin, registry)
     name = parsed.name or Path(origin).stem
     return Plan(name=name, store=parsed.store, retries=parsed.retries, slurm=parsed.slurm, units=tuple(units),
                 source=data)

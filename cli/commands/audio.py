@@ -1,0 +1,52 @@
+"""`metazoo cochleagram`: the study's cochleagram of a sound, drawn as a PNG and optionally saved as an array."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..console import notice, out, print_json
+
+
+def _cochleagram(
+    sound: str = typer.Argument(..., help="WAV/FLAC/OGG file or builtin:NAME (see `metazoo cochleagram --list`)"),
+    out_png: Optional[Path] = typer.Option(None, "--out", help="PNG to draw (default: <name>_cochleagram.png)"),
+    save_array: Optional[Path] = typer.Option(None, "--save-array", help="also save the (211, 390) array as .npy"),
+    as_json: bool = typer.Option(False, "--json", help="print a JSON summary on stdout"),
+) -> None:
+    """Cochleagram of a sound as the study's audio models see it: 2 s at 20 kHz, RMS 0.1 → 211 channels × 390 frames."""
+    import torch
+
+    from metazoo_core.audio.cochleagram import Cochleagram
+    from metazoo_core.audio.display import save_cochleagram_png
+    from metazoo_core.audio.network import STUDY_INPUT
+    from metazoo_core.errors import InputError
+    from metazoo_core.fileio import save_npy
+    from metazoo_core.io.audio import load_sound
+
+    item = load_sound(sound, STUDY_INPUT)
+    for n in item.notices:
+        notice(n)
+    png = out_png or Path(f"{item.name}_cochleagram.png")
+    if png.suffix.lower() != ".png":
+        raise InputError(f"--out {png}: the picture is written as PNG; give a path ending in .png")
+    if save_array is not None and save_array.suffix != ".npy":
+        raise InputError(f"--save-array {save_array}: arrays are saved as .npy; give a path ending in .npy")
+    coch_module = Cochleagram()
+    with torch.no_grad():
+        coch = coch_module(item.tensor.unsqueeze(0))[0, 0].numpy()
+    save_cochleagram_png(coch, coch_module.centre_hz, png, title=f"{item.name}: cochleagram")
+    if save_array is not None:
+        save_npy(save_array, coch)
+    summary = {"input": item.name, "shape": list(coch.shape), "min": float(coch.min()), "max": float(coch.max()),
+               "png": str(png), "array": str(save_array) if save_array else None, "notices": item.notices}
+    if as_json:
+        print_json(summary)
+    else:
+        saved = f", array {save_array}" if save_array else ""
+        out.print(f"{item.name}: cochleagram {coch.shape[0]}×{coch.shape[1]} → {png}{saved}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("cochleagram")(_cochleagram)

@@ -1,0 +1,231 @@
+"""`metazoo generate` (model metamers) and `metazoo null` (null distributions for the acceptance criteria)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from ..console import err, notice, out, print_json, problem
+
+
+def load_inputs(sources: list[str], spec) -> tuple[list[Any], int]:
+    """Load every source for `spec` (builtin, folders expanded); bad ones are reported and counted, not fatal."""
+    from metazoo_core.errors import MetazooError
+    from metazoo_core.inputs import expand_sources, load_input
+
+    items, failed = [], 0
+    for source in expand_sources(sources, spec.modality):
+        try:
+            item = load_input(source, spec)
+        except MetazooError as e:
+            problem(str(e))
+            failed += 1
+            continue
+        for n in item.notices:
+            notice(n)
+        items.append(item)
+    return items, failed
+
+
+def load_staged_model(spec, weights: Optional[str], random_weights: bool, device: str, seed: int = 0):
+    """The model; random weights come from torch's generator seeded with `seed` (always 0 from the commands), so
+    every command — generate, null, a rerun — gets the same random network."""
+    import torch
+
+    from metazoo_core.models import load_model
+
+    if not random_weights:
+        return load_model(spec, pretrained=True, weights=weights, device=device)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return load_model(spec, pretrained=False, device=device)
+
+
+class ProgressDisplay:
+    """Rich progress bars on stderr, one per batch (stage · inputs): step, loss, ETA."""
+
+    def __init__(self) -> None:
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                   TimeRemainingColumn)
+
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(), TextColumn("ETA"),
+                                 TimeRemainingColumn(), console=err, transient=False)
+        self.tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> "ProgressDisplay":
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.stop()
+
+    def __call__(self, event) -> None:
+        if event.kind == "start":  # batches of one stage run one after another: the latest bar is the stage's
+            from rich.markup import escape
+
+            more = f" +{len(event.inputs) - 3}" if len(event.inputs) > 3 else ""
+            names = ", ".join(map(escape, event.inputs[:3])) + more
+            self.tasks[event.stage] = self.progress.add_task(f"{escape(event.stage)} \\[{names}]",
+                                                             total=event.total, completed=event.step, loss="…")
+            return
+        task = self.tasks.get(event.stage)
+        if task is None:
+            return
+        fields = {"loss": f"{event.loss:.4g}"} if event.loss is not None else {}
+        self.progress.update(task, completed=event.step, **fields)
+
+
+def _verdict(passed: Optional[bool]) -> str:
+    return {True: "[green]passed[/]", False: "[red]failed[/]", None: "not evaluated"}[passed]
+
+
+def summary_table(records: list[dict]):
+    from rich.table import Table
+
+    table = Table(title=f"{len(records)} metamers")
+    for col in ("input", "stage", "loss", "spearman", "pearson", "SNR dB", "prediction", "null criteria", "s"):
+        table.add_column(col)
+    for r in records:
+        m = r["measures"][r["stage"]]
+        p = r["prediction"]
+        pred = "—" if p["rule"] is None else f"{p['original']} → {p['metamer']}" + ("" if p["match"] else " ✗")
+        table.add_row(r["input"]["name"], r["stage"], f"{r['final_loss']:.4g}", f"{m['spearman']:.3f}",
+                      f"{m['pearson']:.3f}", f"{m['snr_db']:.2f}", pred, _verdict(r["passed"]),
+                      f"{r['wall_time_s']:.0f}")
+    return table
+
+
+def run_generate(model: str, inputs: list[str], stages: list[str], recipe: str = "feather2023",
+                 iterations: Optional[int] = None, blocks: Optional[int] = None, seed: int = 0,
+                 batch_size: int = 8, out_dir: Path = Path("runs/metamers"), device: str = "cpu",
+                 null_path: Optional[Path] = None, weights: Optional[str] = None, random_weights: bool = False,
+                 checkpoint_every: int = 200, stop_loss: Optional[float] = None,
+                 restart: bool = False) -> tuple[list[dict], int]:
+    """Load, generate, save; per-input and per-stage problems are printed and counted. Returns (records, failures)."""
+    from metazoo_core.errors import MetazooError
+    from metazoo_core.fileio import check_writable
+    from metazoo_core.metamer import NullDistribution, generate_metamers, get_recipe
+    from metazoo_core.plugins import get_spec
+    from metazoo_core.registry import IMPLICIT_STAGE
+
+    spec = get_spec(model)
+    get_recipe(recipe)
+    failed = 0
+    valid = []
+    for s in dict.fromkeys(stages):
+        try:
+            spec.check_stages([s])
+            valid.append(s)
+        except MetazooError as e:
+            problem(str(e))
+            failed += 1
+    if not valid:
+        raise MetazooError(f"no valid --stage for '{model}'; valid stages: "
+                           f"{', '.join([*spec.stage_names, IMPLICIT_STAGE])}")
+    check_writable(out_dir)
+    null = NullDistribution.load(null_path) if null_path is not None else None
+    items, bad = load_inputs(inputs, spec)
+    failed += bad
+    if not items:
+        raise MetazooError("no usable inputs; give image/sound files, folders or builtin:NAME")
+    net = load_staged_model(spec, weights, random_weights, device)
+    if null is not None:
+        null.check_model(net)
+    else:
+        notice("no --null given: acceptance against the null is not evaluated (build one with `metazoo null`)")
+    with ProgressDisplay() as display:
+        records = generate_metamers(net, items, valid, recipe=recipe, iterations=iterations, blocks=blocks,
+                                    seed=seed, batch_size=batch_size, out_dir=out_dir, null=null, device=device,
+                                    progress=display, resume=not restart, checkpoint_every=checkpoint_every,
+                                    stop_loss=stop_loss)
+    return records, failed
+
+
+def _generate(
+    model: str = typer.Argument(..., help="model id (`metazoo list`)"),
+    inputs: list[str] = typer.Argument(..., help="image/sound files, folders, builtin:NAME or builtin"),
+    stage: list[str] = typer.Option(..., "--stage", "-s", help="stage name (repeatable)"),
+    recipe: str = typer.Option("feather2023", "--recipe", "-r",
+                               help="feather2023 (study), fixed_step, adam, plenoptic_adam"),
+    iterations: Optional[int] = typer.Option(None, "--iterations", "-i", help="steps per block (study: 3000)"),
+    blocks: Optional[int] = typer.Option(None, "--blocks", "-b", help="step-size blocks, halving (study: 8)"),
+    seed: int = typer.Option(0, "--seed", help="initial-noise seed"),
+    batch_size: int = typer.Option(8, "--batch-size", help="items optimised together"),
+    out_dir: Path = typer.Option(Path("runs/metamers"), "--out", "-o", help="run folder"),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:1, mps"),
+    as_json: bool = typer.Option(False, "--json", help="print the records as JSON on stdout"),
+    null_path: Optional[Path] = typer.Option(None, "--null", help="null distribution from `metazoo null`"),
+    weights: Optional[str] = typer.Option(None, "--weights", help="checkpoint overriding the registry's"),
+    random_weights: bool = typer.Option(False, "--random-weights", help="skip loading trained weights"),
+    checkpoint_every: int = typer.Option(200, "--checkpoint-every", help="steps between resumable saves"),
+    stop_loss: Optional[float] = typer.Option(None, "--stop-loss", help="stop an item once its loss is below"),
+    restart: bool = typer.Option(False, "--restart", help="ignore finished or checkpointed items in --out"),
+) -> None:
+    """Generate model metamers (the study's procedure by default); rerunning the same command resumes."""
+    records, failed = run_generate(model, inputs, stage, recipe, iterations, blocks, seed, batch_size, out_dir,
+                                   device, null_path, weights, random_weights, checkpoint_every, stop_loss, restart)
+    if as_json:
+        err.print(summary_table(records))
+        print_json(records)
+    else:
+        out.print(summary_table(records))
+    err.print(f"metamers in {Path(out_dir).resolve()}", highlight=False)
+    if failed:
+        raise typer.Exit(2)
+
+
+def _null(
+    model: str = typer.Argument(..., help="model id"),
+    inputs: list[str] = typer.Option(["builtin"], "--inputs", help="folder, files, builtin:NAME or builtin"),
+    pairs: int = typer.Option(100, "--pairs", "-n", help="pairs of different inputs (study: ~10⁶)"),
+    out_path: Optional[Path] = typer.Option(None, "--out", "-o", help="file (default nulls/MODEL.null.safetensors)"),
+    seed: int = typer.Option(0, "--seed"),
+    no_augment: bool = typer.Option(False, "--no-augment", help="pairs of the plain inputs"),
+    batch_size: int = typer.Option(16, "--batch-size", help="pairs per forward"),
+    weights: Optional[str] = typer.Option(None, "--weights", help="checkpoint overriding the registry's"),
+    random_weights: bool = typer.Option(False, "--random-weights", help="skip loading trained weights"),
+    device: str = typer.Option("cpu", "--device"),
+    as_json: bool = typer.Option(False, "--json", help="print the per-stage maxima as JSON on stdout"),
+) -> None:
+    """Build a null distribution: measures between pairs of different natural inputs, every stage."""
+    from metazoo_core.errors import MetazooError
+    from metazoo_core.fileio import check_writable
+    from metazoo_core.metamer import build_null
+    from metazoo_core.plugins import get_spec
+
+    spec = get_spec(model)
+    path = out_path or Path("nulls") / f"{spec.id}{'-random' if random_weights else ''}.null.safetensors"
+    check_writable(path.parent)
+    items, failed = load_inputs(inputs, spec)
+    if len(items) < 2:
+        raise MetazooError(f"a null needs at least 2 usable inputs, got {len(items)}")
+    net = load_staged_model(spec, weights, random_weights, device)
+    from rich.progress import Progress
+
+    with Progress(console=err, transient=True) as bar:
+        task = bar.add_task(f"null {spec.id}", total=pairs)
+        null = build_null(net, items, pairs=pairs, seed=seed, augment=not no_augment, batch_size=batch_size,
+                          device=device, progress=lambda done, total: bar.update(task, completed=done))
+    null.save(path)
+    maxima = {s: null.max(s) for s in null.stages}
+    if as_json:
+        print_json({"path": str(path), "model": spec.id, "pairs": pairs, "max": maxima})
+    else:
+        from rich.table import Table
+
+        table = Table(title=f"null maxima over {pairs} pairs ({len(items)} inputs)")
+        for col in ("stage", "spearman", "pearson", "SNR dB"):
+            table.add_column(col)
+        for s, m in maxima.items():
+            table.add_row(s, f"{m['spearman']:.3f}", f"{m['pearson']:.3f}", f"{m['snr_db']:.2f}")
+        out.print(table)
+    err.print(f"null written to {path.resolve()}", highlight=False)
+    if failed:
+        raise typer.Exit(2)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("generate")(_generate)
+    app.command("null")(_null)

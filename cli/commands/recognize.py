@@ -1,0 +1,76 @@
+"""`metazoo recognize`: other models classify a run's metamers (SI Fig. 3/4): table, CSV/JSON and the plot."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..console import err, notice, out, print_json, problem
+
+
+def _recognize(
+    run_dir: Path = typer.Argument(..., help="run folder written by the metamer generator"),
+    models: str = typer.Option(..., "--models", "-m", help="recognising models: M1,M2,… or all-vision / all-audio"),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="results folder (default RUN_DIR/recognition)"),
+    include_failed: bool = typer.Option(False, "--include-failed",
+                                        help="also classify metamers that failed the acceptance criteria"),
+    bootstrap: int = typer.Option(1000, "--bootstrap", min=1, help="resamples for the per-curve SEM"),
+    seed: int = typer.Option(0, "--seed", help="seed of the bootstrap"),
+    as_json: bool = typer.Option(False, "--json", help="print the table as JSON on stdout"),
+) -> None:
+    """Classify every metamer with each recognising model; recognition per (generating model, stage, recogniser)."""
+    import csv
+    import io
+
+    from metazoo_core.analysis import plots
+    from metazoo_core.analysis.recognition import recognise, resolve_recognisers
+    from metazoo_core.analysis.runs import read_run
+    from metazoo_core.errors import MetazooError
+    from metazoo_core.fileio import check_writable, write_json, write_text
+
+    run = read_run(run_dir)
+    for w in run.warnings:
+        problem(w)
+    recognisers = resolve_recognisers(models, {run.modality(m) for m in run.models()})
+    n_failed = sum(i.passed is False for i in run.items)
+    if n_failed and not include_failed:
+        notice(f"{n_failed} metamers that failed the acceptance criteria are left out (--include-failed keeps them)")
+    not_evaluated = sum(i.passed is None for i in run.items)
+    if not_evaluated:
+        notice(f"{not_evaluated} metamers were not checked against a null distribution; they are included")
+    target = check_writable(out_dir or Path(run_dir) / "recognition")
+    result = recognise(run, recognisers, include_failed, n_boot=bootstrap, seed=seed, on_problem=problem,
+                       progress=lambda m: err.print(f"[dim]{m}[/]", highlight=False))
+    if not result.trials:
+        raise MetazooError("no recognising model could be loaded; see the errors above")
+    write_json(target / "recognition.json", result.to_json())
+    for name, rows in (("recognition.csv", result.table), ("trials.csv", result.trials)):
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        write_text(target / name, buf.getvalue())
+    chance = 1 / 16 if run.modality(run.models()[0]) == "vision" else None
+    plots.recognition_curves(result.table, target / "recognition.png", chance=chance)
+    if as_json:
+        print_json(result.table)
+    else:
+        from rich.table import Table
+
+        table = Table(title="proportion recognised (bootstrap SEM; mean: SEM across recognising models)")
+        for col in ("generator", "stage", "recogniser", "n", "recognised", "SEM"):
+            table.add_column(col, justify="right" if col in ("n", "recognised", "SEM") else "left", overflow="fold")
+        for r in result.table:
+            table.add_row(r["generator"], r["stage"], f"[bold]{r['recogniser']}[/]" if r["recogniser"] == "mean"
+                          else r["recogniser"], str(r["n"]), f"{r['accuracy']:.3f}",
+                          "—" if r["sem"] is None else f"{r['sem']:.3f}")
+        out.print(table)
+    err.print(f"results in {target.resolve()} (recognition.csv, recognition.json, trials.csv, recognition.png)",
+              highlight=False)
+    if result.failed:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("recognize")(_recognize)

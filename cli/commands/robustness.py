@@ -1,0 +1,318 @@
+"""`metazoo robustness` (accuracy vs ε under PGD) and `metazoo train` (standard, adversarial or random-perturbation
+training of a registered model on a labelled folder)."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..console import err, notice, out, print_json, problem
+
+NORM_HELP = "l1, l2 or linf"
+
+
+def parse_eps(text: str) -> list[float]:
+    """'0,0.5,1' or 'log:LOW:HIGH[:PER_DECADE]' ({0} ∪ log-spaced, the seed's grids) → list of ε."""
+    from metazoo_core.errors import InputError
+
+    text = text.strip()
+    if text.startswith("log:"):
+        parts = text[4:].split(":")
+        try:
+            low, high = float(parts[0]), float(parts[1])
+            per = int(parts[2]) if len(parts) > 2 else 2
+        except (ValueError, IndexError):
+            raise InputError(f"--eps '{text}': write log:LOW:HIGH[:PER_DECADE], e.g. log:1e-3:1e1:2") from None
+        from metazoo_core.robustness.grids import log_grid
+
+        return log_grid(low, high, per)
+    values = []
+    for part in text.replace(" ", "").split(","):
+        if not part:
+            continue
+        try:
+            values.append(float(part))
+        except ValueError:
+            raise InputError(f"--eps: '{part}' is not a number; give e.g. 0,0.5,1 or log:1e-3:1e1") from None
+    return values
+
+
+def _attack_space(net, where: str):
+    """(forward, bounds, to_space) for attacks at the input or at the cochleagram (ReLU after it, seed)."""
+    import torch
+
+    from metazoo_core.errors import InputError
+
+    if where == "input":
+        return net.logits, net.input_range, lambda x: x
+    if where != "cochleagram":
+        raise InputError(f"--where must be input or cochleagram, not '{where}'")
+    if net.spec.modality != "audio" or "front" not in net.parts or "back" not in net.parts:
+        raise InputError(f"'{net.spec.id}' has no cochleagram front/back parts; attack the input (--where input)")
+    front, back = net.parts["front"], net.parts["back"]
+    return (lambda c: back(torch.relu(c))), None, (lambda x: front(net.preprocess(x)))
+
+
+_ATTACK_DEFAULTS = {"untargeted": (64, 0.25), "fooling": (64, 0.25), "feature": (128, 1 / 16)}
+"""Seed: untargeted and fooling images 64 steps of ε/4; feature adversaries 128 steps of ε/16."""
+
+
+def _robustness(
+    model: str = typer.Argument(..., help="model id"),
+    norm: str = typer.Option("linf", "--norm", help=NORM_HELP),
+    eps: str = typer.Option(..., "--eps", help="ε grid: numbers '0,0.001,0.004' or log:LOW:HIGH[:PER_DECADE]"),
+    inputs: list[str] = typer.Option(["builtin"], "--inputs", "-i",
+                                     help="builtin, files, a flat folder, or a folder of class subfolders (repeatable)"),
+    attack: str = typer.Option("untargeted", "--attack",
+                               help="untargeted (accuracy), fooling (images from noise) or feature (adversaries)"),
+    stage: Optional[str] = typer.Option(None, "--stage", help="stage whose activations feature adversaries match"),
+    subsets: int = typer.Option(5, "--subsets", help="random subsets for the SEM (seed: 5)"),
+    n: int = typer.Option(1024, "--n", help="examples per subset (seed: 1024; capped at what is available)"),
+    steps: Optional[int] = typer.Option(None, "--steps", help="PGD steps (seed: 64; feature adversaries 128)"),
+    step_ratio: Optional[float] = typer.Option(None, "--step-ratio",
+                                               help="step size as a fraction of ε (seed: 1/4; feature 1/16)"),
+    labels: str = typer.Option("auto", "--labels",
+                               help="auto, predicted (the model's clean decision) or folder (class subfolders)"),
+    where: str = typer.Option("input", "--where", help="input (image/waveform) or cochleagram (audio)"),
+    batch_size: int = typer.Option(16, "--batch-size"),
+    seed: int = typer.Option(0, "--seed", help="seed of the subset draws"),
+    out_dir: Path = typer.Option(Path("runs/robustness"), "--out", "-o", help="folder for JSON and plot"),
+    weights: Optional[str] = typer.Option(None, "--weights", help="checkpoint overriding the registry's"),
+    random_weights: bool = typer.Option(False, "--random-weights", help="skip loading trained weights"),
+    as_json: bool = typer.Option(False, "--json", help="print the result as JSON on stdout"),
+) -> None:
+    """Accuracy vs ε under untargeted white-box PGD (seed: 64 steps of ε/4, no random start, best iterate), or the
+    success of fooling images / feature adversaries; mean ± SEM over random subsets; writes
+    OUT/<model>_<attack>_<norm>.json and .png."""
+    from metazoo_core.errors import InputError
+    from metazoo_core.fileio import check_writable, write_json
+    from metazoo_core.plugins import get_spec
+    from metazoo_core.robustness.grids import check_eps, check_norm
+
+    spec = get_spec(model)
+    norm = check_norm(norm)
+    grid, notes = check_eps(parse_eps(eps))
+    for m in notes:
+        notice(m)
+    if attack not in _ATTACK_DEFAULTS:
+        raise InputError(f"--attack must be untargeted, fooling or feature, not '{attack}'")
+    steps = _ATTACK_DEFAULTS[attack][0] if steps is None else steps
+    step_ratio = _ATTACK_DEFAULTS[attack][1] if step_ratio is None else step_ratio
+    if subsets < 1 or n < 1 or steps < 0 or not (0 < step_ratio <= 1) or batch_size < 1:
+        raise InputError("--subsets, --n and --batch-size must be ≥ 1, --steps ≥ 0 and 0 < --step-ratio ≤ 1")
+    if labels not in ("auto", "predicted", "folder"):
+        raise InputError(f"--labels must be auto, predicted or folder, not '{labels}'")
+    if attack == "feature":
+        if stage is None:
+            raise InputError(f"--attack feature needs --stage (one of {', '.join(spec.stage_names)})")
+        spec.check_stages([stage])
+        if where != "input":
+            raise InputError("feature adversaries perturb the input; drop --where")
+    if attack == "fooling" and where != "input":
+        raise InputError("fooling images start from input noise; drop --where")
+    check_writable(out_dir)
+
+    import torch
+
+    from metazoo_core.models import load_model
+    from metazoo_core.robustness import evaluate
+    from metazoo_core.robustness.data import has_class_folders, load_folder, load_items
+
+    x = y = None
+    rule = "predicted"
+    if attack != "fooling":
+        folder = len(inputs) == 1 and has_class_folders(inputs[0])
+        if labels == "folder" and not folder:
+            raise InputError("--labels folder needs one --inputs folder with class subfolders")
+        if folder and labels != "predicted":
+            data = load_folder(inputs[0], spec)
+            for m in data.notices:
+                notice(m)
+            x, y, rule = data.x, data.y, "folder"
+        else:
+            items, failures = load_items(inputs, spec)
+            for m in failures:
+                problem(m)
+            for item in items:
+                for m in item.notices:
+                    notice(m)
+            if not items:
+                raise InputError(f"no usable inputs among {', '.join(inputs)}")
+            x = torch.stack([it.tensor.float() for it in items])
+    net = load_model(spec, pretrained=not random_weights, weights=weights)
+    if x is not None and y is None:
+        with torch.no_grad():
+            y = torch.cat([net.logits(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
+    common = dict(norm=norm, eps=grid, subsets=subsets, n=n, seed=seed, steps=steps, step_ratio=step_ratio,
+                  batch_size=batch_size, progress=lambda e: err.print(f"  ε = {e:g} done", highlight=False))
+    what = {"untargeted": "untargeted PGD", "fooling": "fooling images", "feature": f"feature adversaries at {stage}"}
+    err.print(f"{spec.id}: {norm} {what[attack]} ({steps} steps of ε·{step_ratio:g}) at the {where}, "
+              f"{len(grid)} ε values", highlight=False)
+    if attack == "untargeted":
+        forward, bounds, to_space = _attack_space(net, where)
+        with torch.no_grad():
+            x = torch.cat([to_space(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+        result = evaluate.accuracy_vs_eps(forward, x, y, bounds=bounds, **common)
+    elif attack == "fooling":
+        n_out = net.logits(torch.full(net.input_shape(1), sum(net.input_range) / 2)).shape[1]
+        result = evaluate.fooling_vs_eps(net.logits, spec.input.shape, n_out, bounds=net.input_range,
+                                         noise_mean=spec.metamer.noise_mean, noise_std=spec.metamer.noise_std,
+                                         **common)
+        rule = "random-target"
+    else:
+        result = evaluate.feature_adversaries_vs_eps(lambda z: net(z, [stage])[stage], net.logits, x, y,
+                                                     bounds=net.input_range, **common)
+    for m in result["notices"]:
+        notice(m)
+    result = {"schema": "metazoo.robustness/1", "model": spec.id, "weights_sha256": net.weights_sha256,
+              "weights_source": net.weights_source, "where": where, "labels": rule, "stage": stage,
+              "inputs": inputs if attack != "fooling" else None, **result}
+    stem = out_dir / f"{spec.id}_{attack}_{norm}"
+    write_json(stem.with_suffix(".json"), result)
+    plot_accuracy_title = (f"{spec.id} · {norm} {what[attack]} {steps}×ε·{step_ratio:g} · "
+                           f"{result['subsets']}×{result['n']} ({rule} labels)")
+    evaluate.plot_accuracy(result, stem.with_suffix(".png"), plot_accuracy_title)
+    if as_json:
+        print_json(result)
+    else:
+        from rich.table import Table
+
+        metric = "accuracy %" if result["metric"] == "accuracy" else "success %"
+        table = Table(title=f"{spec.id}: {norm} {what[attack]} ({rule} labels)")
+        for col in ("ε", metric, "SEM %"):
+            table.add_column(col, justify="right")
+        for r in result["results"]:
+            table.add_row(f"{r['eps']:.4g}", f"{100 * r['mean']:.1f}", f"{100 * r['sem']:.1f}")
+        out.print(table)
+    err.print(f"wrote {stem.with_suffix('.json')} and {stem.with_suffix('.png')}", highlight=False)
+
+
+_STUDY_EPS = {("vision", "input", "l2"): 3.0, ("vision", "input", "linf"): 8 / 255,
+              ("audio", "input", "l2"): 1.0, ("audio", "input", "linf"): 0.002, ("audio", "cochleagram", "l2"): 1.0}
+
+
+def _train(
+    model: str = typer.Argument(..., help="model id (built with random weights unless --pretrained/--weights)"),
+    data_dir: Path = typer.Option(..., "--data", help="training folder: DIR/<class>/<image or sound file>"),
+    eval_dir: Optional[Path] = typer.Option(None, "--eval-data", help="evaluation folder, same layout"),
+    adversarial: Optional[str] = typer.Option(None, "--adversarial", help="adversarial training: l2 or linf"),
+    random_pert: Optional[str] = typer.Option(None, "--random", help="random-perturbation training: l2 or linf"),
+    eps: Optional[float] = typer.Option(None, "--eps", help="perturbation size (default: the study's for the norm)"),
+    where: str = typer.Option("input", "--where", help="input, or cochleagram (audio)"),
+    steps: Optional[int] = typer.Option(None, "--steps", help="attack steps (study: 7 vision, 5 audio)"),
+    step_size: Optional[float] = typer.Option(None, "--step-size", help="attack step (study: ε/2)"),
+    epochs: int = typer.Option(1, "--epochs"),
+    batch_size: int = typer.Option(32, "--batch-size"),
+    lr: float = typer.Option(0.1, "--lr"),
+    momentum: float = typer.Option(0.9, "--momentum"),
+    weight_decay: float = typer.Option(1e-4, "--weight-decay"),
+    lr_step: int = typer.Option(50, "--lr-step", help="divide the learning rate by 10 every this many epochs"),
+    checkpoint_every: int = typer.Option(100, "--checkpoint-every", help="steps between checkpoints (0 = epochs only)"),
+    eval_steps: int = typer.Option(64, "--eval-steps", help="PGD steps of the final robustness evaluation"),
+    max_per_class: Optional[int] = typer.Option(None, "--max-per-class", help="use at most this many files per class"),
+    seed: int = typer.Option(0, "--seed"),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="run folder (default runs/train/<model>)"),
+    no_resume: bool = typer.Option(False, "--no-resume", help="ignore an existing checkpoint and start over"),
+    pretrained: bool = typer.Option(False, "--pretrained", help="start from the registry's weights"),
+    weights: Optional[str] = typer.Option(None, "--weights", help="start from this checkpoint"),
+    as_json: bool = typer.Option(False, "--json", help="print the summary as JSON on stdout"),
+) -> None:
+    """Train a registered model on a labelled folder: standard, adversarial (PGD) or random-perturbation training,
+    with progress, periodic safetensors checkpoints, resume, and a final evaluation."""
+    from metazoo_core.errors import InputError
+    from metazoo_core.fileio import check_writable
+    from metazoo_core.plugins import get_spec
+
+    spec = get_spec(model)
+    if adversarial and random_pert:
+        raise InputError("choose one of --adversarial and --random")
+    kind, norm = ("adversarial", adversarial) if adversarial else ("random", random_pert) if random_pert else ("none", None)
+    if kind == "none" and (eps is not None or steps is not None or step_size is not None):
+        raise InputError("--eps/--steps/--step-size need --adversarial l2|linf or --random l2|linf")
+    if epochs < 1 or batch_size < 1 or lr <= 0 or lr_step < 1 or checkpoint_every < 0:
+        raise InputError("--epochs, --batch-size, --lr-step must be ≥ 1, --lr > 0 and --checkpoint-every ≥ 0")
+    from metazoo_core.robustness.settings import TrainConfig, study_perturbation
+
+    if kind != "none":
+        norm = norm.lower()
+        if norm not in ("l2", "linf"):
+            raise InputError(f"--{'adversarial' if kind == 'adversarial' else 'random'} {norm}: training "
+                             "perturbations are l2 or linf (the study's)")
+        if eps is None:
+            eps = _STUDY_EPS.get((spec.modality, where, norm))
+            if eps is None:
+                raise InputError(f"no study ε for {norm} at the {where} of a {spec.modality} model; pass --eps")
+            notice(f"--eps not given: using the study's {eps:g} for {norm} at the {where}")
+    pert = study_perturbation(kind, norm or "l2", eps or 0.0, spec.modality, where, steps, step_size)
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, momentum=momentum, weight_decay=weight_decay,
+                         lr_step_epochs=lr_step, seed=seed, checkpoint_every=checkpoint_every, eval_steps=eval_steps,
+                         perturbation=pert)
+    from metazoo_core.robustness.data import class_folders, load_folder
+
+    class_folders(data_dir)
+    if eval_dir is not None:
+        class_folders(eval_dir)
+    out_dir = check_writable(out_dir or Path("runs/train") / spec.id)
+    from metazoo_core.models import load_model
+    from metazoo_core.robustness.training import train, trainee_from_model
+
+    data = load_folder(data_dir, spec, max_per_class)
+    for m in data.notices:
+        notice(m)
+    eval_data = None
+    if eval_dir is not None:
+        eval_data = load_folder(eval_dir, spec, max_per_class)
+        for m in eval_data.notices:
+            notice(m)
+    net = load_model(spec, pretrained=pretrained or weights is not None, weights=weights)
+    trainee = trainee_from_model(net)
+    if pert.where == "cochleagram" and trainee.front is None:
+        raise InputError(f"'{spec.id}' has no cochleagram front/back parts; use --where input")
+    err.print(f"{spec.id}: {pert.describe()}, {len(data)} examples in {len(data.classes)} classes, "
+              f"{epochs} epoch(s) of batch {batch_size} → {out_dir}", highlight=False)
+    if (out_dir / "checkpoint.safetensors").exists() and not no_resume:
+        err.print(f"resuming from {out_dir / 'checkpoint.safetensors'}", highlight=False)
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                   TextColumn("loss {task.fields[loss]:.3f} acc {task.fields[acc]:.2f}"), TimeElapsedColumn(),
+                   console=err, transient=True)
+    task = bar.add_task("train", total=math.ceil(len(data) / batch_size), epoch=0, loss=math.nan, acc=math.nan)
+
+    def progress(info: dict) -> None:
+        bar.update(task, completed=info["batch"], total=info["batches"], epoch=info["epoch"] + 1,
+                   loss=info["loss"], acc=info["accuracy"])
+
+    try:
+        with bar:
+            summary = train(trainee, data, config, out_dir, eval_data=eval_data if eval_data is not None else data, resume=not no_resume,
+                            meta={"model": spec.id, "classes": data.classes,
+                                  "evaluated_on": "eval-data" if eval_data is not None else "training data"},
+                            progress=progress)
+    except KeyboardInterrupt:
+        problem(f"interrupted: progress saved in {out_dir / 'checkpoint.safetensors'}; "
+                "run the same command again to resume")
+        raise SystemExit(130) from None
+    if summary["resumed_from"]:
+        r = summary["resumed_from"]
+        notice(f"resumed at epoch {r['epoch'] + 1}, batch {r['batch']} (step {r['step']})")
+    if as_json:
+        print_json(summary)
+        return
+    for h in summary["history"]:
+        out.print(f"epoch {h['epoch'] + 1}: loss {h['loss']:.4f}, train accuracy {100 * h['train_accuracy']:.1f} %, "
+                  f"lr {h['lr']:g}", highlight=False)
+    ev = summary.get("evaluation", {})
+    line = f"evaluation on {summary['evaluated_on']} ({ev.get('n')}): clean {100 * ev.get('clean_accuracy', 0):.1f} %"
+    if "adversarial_accuracy" in ev:
+        line += f", under {ev['attack']['norm']} PGD ε={ev['attack']['eps']:g}: {100 * ev['adversarial_accuracy']:.1f} %"
+    out.print(line, highlight=False)
+    err.print(f"weights: {out_dir / 'weights.safetensors'} (use with --weights); log: {out_dir / 'train.json'}",
+              highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("robustness")(_robustness)
+    app.command("train")(_train)

@@ -1,0 +1,35 @@
+"""Pictures of cochleagrams: time (s) on x, cochlear channel on y labelled with centre frequencies (Hz)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..fileio import atomic_path
+
+
+def save_cochleagram_png(coch: np.ndarray, centre_hz: np.ndarray, path: Path | str, frame_rate_hz: float = 200.0,
+                         title: str = "") -> None:
+    """Draw a (channels, frames) cochleagram (compressed envelope, dimensionless) to a PNG, atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    coch = np.asarray(coch, dtype=np.float64)
+    n_ch, n_fr = coch.shape
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
+    try:
+        im = ax.imshow(coch, origin="lower", aspect="auto", cmap="Blues",
+                       extent=(0, n_fr / frame_rate_hz, -0.5, n_ch - 0.5), interpolation="nearest")
+        ticks = np.linspace(0, n_ch - 1, 6).round().astype(int)
+        ax.set_yticks(ticks, [f"{centre_hz[i]:.0f}" for i in ticks])
+        ax.set_xlabel("time (s)")
+        ax.set_ylabel("channel centre frequency (Hz)")
+        ax.set_title(title or f"cochleagram ({n_ch} channels × {n_fr} frames)")
+        fig.colorbar(im, ax=ax, label="compressed envelope")
+        fig.tight_layout()
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, format="png")
+    finally:
+        plt.close(fig)

@@ -1,0 +1,58 @@
+"""What every audio family shares: waveform → cochleagram → backbone, and the study's checkpoint layout.
+
+`CochleagramNet(backbone)` maps a waveform batch (B, 40000) to the backbone's output; its first module is the
+study's cochleagram (B, 1, 211, 390). Its `parts()` are the perturbation points robustness needs: "front"
+(waveform → cochleagram) and "back" (cochleagram → logits).
+
+Checkpoints (facts §4, §9): robustness-library dicts whose state (key 'model', else 'state_dict') has keys
+`module.model.0.full_rep.rep.…` (cochleagram buffers), `module.model.1.<backbone>` (the network),
+`module.attacker.model.…` (a duplicate) and `…preproc.normalize.…` (mean 0 / std 1 buffers).
+"""
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from .cochleagram import Cochleagram
+
+BACKBONE_PREFIX = "model.1."
+
+
+class CochleagramNet(nn.Module):
+    """waveform (B, 40000) in [−1, 1] → backbone(cochleagram) (B, n_classes)."""
+
+    def __init__(self, backbone: nn.Module):
+        super().__init__()
+        self.cochleagram = Cochleagram()
+        self.backbone = backbone
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.backbone(self.cochleagram(x))
+
+    def parts(self) -> dict[str, nn.Module]:
+        return {"front": self.cochleagram, "back": self.backbone}
+
+
+def convert_robustness_audio(state: dict[str, Tensor], prefix: str = "backbone.") -> dict[str, Tensor]:
+    """The study's audio checkpoint keys → `CochleagramNet` keys.
+
+    Keeps `[module.]model.1.*` as `backbone.*` (already-converted `backbone.*` keys pass through); drops the
+    cochleagram buffers (constructed here, never loaded), the attacker's duplicate and the normalisation buffers.
+    """
+    out = {}
+    for key, value in state.items():
+        key = key.removeprefix("module.")
+        if key.startswith(BACKBONE_PREFIX):
+            out[prefix + key[len(BACKBONE_PREFIX):]] = value
+        elif key.startswith(prefix):
+            out[key] = value
+    return out
+
+
+def _study_input():
+    from ..registry import InputSpec
+
+    return InputSpec(shape=[40000], range=(-1.0, 1.0), sample_rate=20000, rms=0.1)
+
+
+STUDY_INPUT = _study_input()
+"""The audio models' input: 40000 samples (2 s at 20 kHz) in [−1, 1], RMS 0.1 (facts §1.3)."""

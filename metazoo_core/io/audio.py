@@ -1,0 +1,160 @@
+"""Sound loading as the study prepared its words, bundled spoken words, and float WAV output.
+
+Loading (facts §1.3): any file soundfile reads (WAV/FLAC/OGG, any bit depth) → mono (channels averaged, with a
+notice) → resampled to the model's rate with scipy's polyphase resampler (notice) → centre crop or zero pad
+(centred) to the model's length (notice) → mean removed → scaled to the model's RMS (0.1). Every conversion is
+reported; unreadable or empty files, NaN/infinite samples, silence and clips shorter than `MIN_DURATION_S` are
+`InputError`s with one line. `.npy`/`.safetensors` waveforms (e.g. a saved metamer) load as they are.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+from ..registry import InputSpec
+
+MIN_DURATION_S = 0.5
+"""Sounds shorter than this are refused: padding them to 2 s would make the word mostly silence."""
+SOUNDS_PACKAGE = "metazoo_core.data"
+SOUNDS_FOLDER = "sounds"
+
+
+@dataclass
+class LoadedSound:
+    name: str
+    tensor: Any  # torch.Tensor (n_samples,) float32 in the model's range, RMS = spec.rms
+    notices: list[str] = field(default_factory=list)
+    source: str = ""
+
+
+def _sounds_dir() -> Path:
+    return Path(str(resources.files(SOUNDS_PACKAGE).joinpath(SOUNDS_FOLDER)))
+
+
+def builtin_sound_names() -> list[str]:
+    """Names of the bundled 2 s spoken words (`builtin:NAME`), sorted."""
+    folder = _sounds_dir()
+    return sorted(p.stem for p in folder.glob("*.wav")) if folder.is_dir() else []
+
+
+def builtin_sound_path(name: str) -> Path:
+    path = _sounds_dir() / f"{name}.wav"
+    if not path.is_file():
+        raise InputError(f"unknown built-in sound '{name}'; choose from {', '.join(builtin_sound_names()) or '(none installed)'}")
+    return path
+
+
+def read_audio(path: Path) -> tuple[np.ndarray, int]:
+    """(samples (n_frames, n_channels) float64, sample rate) from any soundfile-readable file; one-line errors."""
+    import soundfile as sf
+
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: empty file (0 bytes); give a WAV, FLAC or OGG sound")
+    try:
+        data, rate = sf.read(str(path), dtype="float64", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
+        reason = " ".join(str(e).split())
+        raise InputError(f"{path}: not a readable sound file ({reason}); give a WAV, FLAC or OGG file") from None
+    if data.shape[0] == 0:
+        raise InputError(f"{path}: the sound has no samples; give a WAV, FLAC or OGG file with audio in it")
+    return data, int(rate)
+
+
+def prepare_waveform(data: np.ndarray, rate: int, spec: InputSpec, name: str) -> tuple[np.ndarray, list[str]]:
+    """(n_frames, n_channels) samples at `rate` → (n_samples,) float32 ready for a model with input `spec`."""
+    notices: list[str] = []
+    bad = int(np.count_nonzero(~np.isfinite(data)))
+    if bad:
+        raise InputError(f"{name}: {bad} NaN or infinite samples; repair or re-export the file")
+    if data.shape[1] > 1:
+        notices.append(f"{name}: {data.shape[1]} channels mixed to mono (mean)")
+    x = data.mean(axis=1)
+    target_rate = spec.sample_rate or rate
+    if rate != target_rate:
+        from scipy.signal import resample_poly
+
+        g = math.gcd(rate, target_rate)
+        x = resample_poly(x, target_rate // g, rate // g)
+        notices.append(f"{name}: resampled from {rate} Hz to {target_rate} Hz (polyphase)")
+    duration = len(x) / target_rate
+    if duration < MIN_DURATION_S:
+        raise InputError(f"{name}: {duration:.2f} s of sound is too short (at least {MIN_DURATION_S} s; the model "
+                         f"hears {spec.shape[-1] / target_rate:g} s)")
+    n = spec.shape[-1]
+    if len(x) > n:
+        start = (len(x) - n) // 2
+        x = x[start:start + n]
+        notices.append(f"{name}: {duration:.2f} s centre-cropped to {n / target_rate:g} s")
+    x = x - x.mean()
+    if len(x) < n:
+        before = (n - len(x)) // 2
+        x = np.pad(x, (before, n - len(x) - before))
+        notices.append(f"{name}: {duration:.2f} s zero-padded (centred) to {n / target_rate:g} s")
+    rms = float(np.sqrt(np.mean(x**2)))
+    if rms < 1e-8:
+        raise InputError(f"{name}: the sound is silent (RMS {rms:.1e}); give a recording with audible content")
+    if spec.rms is not None:
+        x = x * (spec.rms / rms)
+    lo, hi = spec.range
+    if x.min() < lo or x.max() > hi:
+        notices.append(f"{name}: peaks exceed [{lo:g}, {hi:g}] after RMS scaling; the model clips them")
+    return x.astype(np.float32), notices
+
+
+def _tensor_file(path: Path, spec: InputSpec) -> LoadedSound:
+    import torch
+
+    try:
+        if path.suffix == ".npy":
+            t = torch.from_numpy(np.asarray(np.load(path, allow_pickle=False), dtype=np.float32))
+        else:
+            from safetensors.torch import load_file
+
+            tensors = load_file(str(path))
+            t = tensors.get("metamer", tensors.get("original", next(iter(tensors.values())))).float()
+    except Exception as e:  # numpy/safetensors raise several types for corrupt files
+        raise InputError(f"{path}: unreadable waveform file ({' '.join(str(e).split())})") from None
+    t = t.reshape(-1) if t.dim() == 2 and t.shape[0] == 1 else t
+    if list(t.shape) != list(spec.shape):
+        raise InputError(f"{path}: waveform shape {list(t.shape)} does not match the model input {spec.shape}")
+    if not torch.isfinite(t).all():
+        raise InputError(f"{path}: waveform contains NaN or infinite values")
+    return LoadedSound(name=path.stem, tensor=t, source=str(path))
+
+
+def load_sound(source: str | Path, spec: InputSpec) -> LoadedSound:
+    """Load one sound (audio file, `builtin:NAME`, or a .npy/.safetensors waveform) for a model with input `spec`."""
+    import torch
+
+    text = str(source)
+    if text.endswith((".npy", ".safetensors")):
+        return _tensor_file(Path(text), spec)
+    if text.startswith("builtin:"):
+        name = text.split(":", 1)[1]
+        path = builtin_sound_path(name)
+    else:
+        path = Path(text)
+        name = path.stem
+    data, rate = read_audio(path)
+    x, notices = prepare_waveform(data, rate, spec, name)
+    return LoadedSound(name=name, tensor=torch.from_numpy(x), notices=notices, source=text)
+
+
+def save_wav(x: Any, path: Path | str, sample_rate: int) -> None:
+    """Write a waveform ((n,) or (1, n), tensor or array) as a 32-bit float WAV, atomically. Values are not clipped."""
+    import soundfile as sf
+
+    from ..fileio import atomic_path
+
+    arr = x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
+    arr = np.asarray(arr, dtype=np.float32).reshape(-1)
+    with atomic_path(path, suffix=".wav") as tmp:
+        sf.write(str(tmp), arr, int(sample_rate), subtype="FLOAT", format="WAV")

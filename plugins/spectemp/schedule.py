@@ -1,0 +1,67 @@
+"""Spectemp coarse-to-fine unit schedule: which of the 111 modulation filters count in the metamer loss.
+
+Set n (0 … 6) holds every filter whose |temporal rate| ≤ TEMPORAL_CUTOFFS[n] OR spectral scale ≤
+SPECTRAL_CUTOFFS[n] (15, 41, 63, 81, 95, 105, 111 filters). Within a block of `iterations` steps the set index
+grows by one every `period` steps (400 of 3000 in the study; scaled proportionally for shorter blocks) and the
+last steps of the block (200 of 3000: from 7·period on) use all filters.
+
+variant "seed" (default; SI text): every block follows this ramp, at every stage with a filter axis
+    (filtered_signal, power, average).
+variant "code" (facts §1.5, the released scripts): the ramp in blocks 1 … n−1 only, the last block uses all
+    filters throughout, and only at filtered_signal and power (average uses the full loss).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from .filters import filter_table
+
+TEMPORAL_CUTOFFS_HZ = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
+SPECTRAL_CUTOFFS_CYC_PER_ERB = (0.0, 0.0625, 0.125, 0.25, 0.5, 1.0, 2.0)
+STUDY_ITERATIONS, STUDY_PERIOD = 3000, 400
+STAGES = {"seed": ("filtered_signal", "power", "average"), "code": ("filtered_signal", "power")}
+
+
+def filter_sets() -> np.ndarray:
+    """(7, 111) bool: membership of each filter in each cumulative set."""
+    table = filter_table()
+    rate, scale = np.abs(table[:, 0]), table[:, 1]
+    return np.stack([(rate <= t) | (scale <= s) for t, s in zip(TEMPORAL_CUTOFFS_HZ, SPECTRAL_CUTOFFS_CYC_PER_ERB)])
+
+
+@dataclass(frozen=True)
+class CoarseToFine:
+    """Unit schedule (metazoo_core.metamer.schedules.UnitSchedule) over the filter axis of a Spectemp stage.
+
+    mask(block, step) → bool tensor (111, 1, 1) (broadcasts over (111, 211, 390) and (111, 211, 1)), or None
+    when every filter counts.
+    """
+
+    iterations: int = STUDY_ITERATIONS
+    blocks: int = 8
+    variant: Literal["seed", "code"] = "seed"
+
+    @property
+    def period(self) -> int:
+        return max(1, round(self.iterations * STUDY_PERIOD / STUDY_ITERATIONS))
+
+    def set_index(self, block: int, step: int) -> int | None:
+        """0 … 6, or None when all filters count at this step."""
+        if self.variant == "code" and block == self.blocks - 1:
+            return None
+        n_sets = len(TEMPORAL_CUTOFFS_HZ)
+        index = step // self.period
+        if index >= n_sets - 1:
+            return None
+        return index
+
+    def mask(self, block: int, step: int):
+        import torch
+
+        index = self.set_index(block, step)
+        if index is None:
+            return None
+        return torch.from_numpy(filter_sets()[index].copy()).reshape(-1, 1, 1)

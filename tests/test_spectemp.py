@@ -1,0 +1,139 @@
+"""Spectemp (facts §6, §14, §1.5; seed "Spectemp model"): the 111-filter table, the filtering against an
+independent numpy 2-D FFT, direction selectivity, the DC filter's known value, and the coarse-to-fine schedule."""
+import numpy as np
+import pytest
+import torch
+from scipy.signal import chirp
+
+from metazoo_core.models import load_model
+from metazoo_core.plugins import get_spec, host
+from metazoo_plugins.spectemp.filters import (SPECTRAL_SCALES_CYC_PER_ERB, TEMPORAL_RATES_HZ, filter_table,
+                                              spectral_transfer, temporal_transfer, transfer_function)
+from metazoo_plugins.spectemp.model import SpecTempFilterBank
+from metazoo_plugins.spectemp.schedule import CoarseToFine, filter_sets
+
+T = np.arange(40000) / 20000
+
+
+def test_table_has_111_filters_in_the_study_order():
+    table = filter_table()
+    assert table.shape == (111, 2)
+    assert table[0, 0] == 0 and np.signbit(table[0, 0]) and table[0, 1] == 0  # row 0 is (−0, 0) (§14)
+    neg, pos = table[:63], table[63:]
+    assert all(np.signbit(r) for r in neg[:, 0])  # the "negative" block holds every rate-0 / scale-0 filter
+    assert {(abs(r), s) for r, s in neg} == {(r, s) for r in TEMPORAL_RATES_HZ for s in SPECTRAL_SCALES_CYC_PER_ERB}
+    assert {(r, s) for r, s in pos} == {(r, s) for r in TEMPORAL_RATES_HZ[1:] for s in SPECTRAL_SCALES_CYC_PER_ERB[1:]}
+    # scale is the outer loop, rate the inner one
+    np.testing.assert_array_equal(np.abs(neg[:9, 0]), TEMPORAL_RATES_HZ)
+    np.testing.assert_array_equal(neg[::9, 1], SPECTRAL_SCALES_CYC_PER_ERB)
+    # the seed's count: 96 directional + 6 purely spectral + 8 purely temporal = 110, plus the DC filter
+    directional = [(r, s) for r, s in table if r != 0 and s != 0]
+    assert len(directional) == 96
+    assert sum(1 for r, s in table if r == 0 and s != 0) == 6 and sum(1 for r, s in table if r != 0 and s == 0) == 8
+
+
+def test_transfer_function_shapes_and_peaks():
+    ht = temporal_transfer(4.0, highpass=False)
+    assert ht.shape == (1170,) and np.abs(ht).max() == pytest.approx(1.0)
+    peak_hz = np.fft.fftfreq(1170, d=1 / 200)[np.argmax(np.abs(ht[:585]))]
+    assert 2.0 < peak_hz < 8.0  # band-pass around its 4 Hz rate
+    hs = spectral_transfer(0.5, highpass=False)
+    assert hs.shape == (422,) and np.allclose(hs.imag, 0)
+    peak_cyc = 6 * np.argmax(hs.real[:212]) / 422
+    assert peak_cyc == pytest.approx(0.5, abs=6 / 422)  # R·e^(−R) peaks at f = scale
+    assert np.all(np.abs(temporal_transfer(64.0, highpass=True)[np.argmax(np.abs(ht[:585])):585]) > 0)
+    h = transfer_function(-2.0, 0.25)
+    assert h.shape == (422, 1170)
+
+
+@pytest.fixture(scope="module")
+def bank():
+    return SpecTempFilterBank()
+
+
+def test_filtering_equals_numpy_2d_fft(bank):
+    rng = np.random.default_rng(1)
+    x = rng.random((211, 390))
+    padded = np.zeros((422, 1170))
+    padded[:211, :390] = x  # zero padding: right in time by 780, bottom in frequency by 211
+    spectrum = np.fft.fft2(padded)
+    with torch.no_grad():
+        got = bank(torch.tensor(x, dtype=torch.float32)[None, None])[0].numpy()
+    table = filter_table()
+    for i in (0, 8, 30, 62, 63, 100, 110):
+        expected = np.real(np.fft.ifft2(spectrum * transfer_function(*table[i])))[:211, :390]
+        np.testing.assert_allclose(got[i], expected, atol=2e-6 * np.abs(expected).max())
+
+
+def test_dc_filter_is_the_diluted_mean(bank):
+    x = torch.rand(1, 1, 211, 390)
+    with torch.no_grad():
+        dc = bank(x)[0, 0]
+    expected = float(x.mean()) * (211 * 390) / (422 * 1170)  # one-sided padding dilutes the mean 6× (§14)
+    np.testing.assert_allclose(dc.numpy(), expected, rtol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def spectemp():
+    return load_model("spectemp", pretrained=False)
+
+
+@pytest.mark.parametrize("direction", ["up", "down"])
+def test_fm_sweep_drives_matching_direction(spectemp, direction):
+    f0, f1 = (300, 3000) if direction == "up" else (3000, 300)
+    x = torch.tensor(0.1 * np.sqrt(2) * chirp(T, f0, 2, f1, method="logarithmic"), dtype=torch.float32)
+    with torch.no_grad():
+        avg = spectemp(x[None], ["average"])["average"][0, :, :, 0].sum(dim=1).numpy()
+    table = filter_table()
+    both = (table[:, 0] != 0) & (table[:, 1] != 0)
+    up = {(abs(r), s): avg[i] for i, (r, s) in enumerate(table) if both[i] and r < 0}  # negative rate = upward
+    down = {(abs(r), s): avg[i] for i, (r, s) in enumerate(table) if both[i] and r > 0}
+    ratio = np.array([up[k] / down[k] for k in up])
+    preferred = ratio if direction == "up" else 1 / ratio
+    assert len(ratio) == 48 and np.mean(preferred > 1) > 0.9 and np.median(preferred) > 3
+
+
+def test_stages_and_parts(spectemp):
+    x = 0.1 * torch.randn(1, 40000)
+    with torch.no_grad():
+        out = spectemp(x, ["cochleagram", "power", "average", "final"])
+        front = spectemp.parts["front"](x)
+        logits = spectemp.parts["back"](front)
+    assert out["power"].shape == (1, 111, 211, 390) and float(out["power"].min()) == pytest.approx(1e-8)
+    np.testing.assert_allclose(out["average"][..., 0].numpy(), out["power"].mean(dim=-1).numpy(), rtol=1e-5)
+    torch.testing.assert_close(front, out["cochleagram"])
+    torch.testing.assert_close(logits, out["final"])
+
+
+def test_filter_set_sizes():
+    np.testing.assert_array_equal(filter_sets().sum(axis=1), [15, 41, 63, 81, 95, 105, 111])  # facts §1.5
+    first = filter_sets()[0]
+    table = filter_table()
+    assert all(first[i] == (r == 0 or s == 0) for i, (r, s) in enumerate(table))
+
+
+@pytest.mark.parametrize("block,step,expected", [
+    (0, 0, 15), (0, 399, 15), (0, 400, 41), (0, 799, 41), (0, 2000, 105), (0, 2399, 105),
+    (0, 2400, None), (0, 2999, None), (3, 5, 15), (7, 1200, 81)])
+def test_seed_schedule_at_chosen_steps(block, step, expected):
+    mask = CoarseToFine().mask(block, step)
+    assert (mask is None) if expected is None else int(mask.sum()) == expected
+
+
+def test_code_variant_and_short_blocks():
+    code = CoarseToFine(variant="code")
+    assert int(code.mask(6, 0).sum()) == 15 and code.mask(7, 0) is None  # the last block uses all filters
+    short = CoarseToFine(iterations=300)
+    assert short.period == 40 and int(short.mask(0, 40).sum()) == 41 and short.mask(0, 280) is None
+    assert CoarseToFine().mask(0, 0).shape == (111, 1, 1)
+
+
+def test_schedule_hook_follows_the_registry():
+    hook = host().manager.hook.metazoo_stage_schedule
+    spec = get_spec("spectemp")
+    assert spec.metamer.schedule == "spectemp_coarse_to_fine"
+    seed = hook(spec=spec, stage="average", options={"iterations": 60, "blocks": 2})
+    assert isinstance(seed, CoarseToFine) and seed.period == 8
+    assert hook(spec=spec, stage="final", options={}) is None
+    assert hook(spec=spec, stage="average", options={"spectemp_variant": "code"}) is None
+    assert hook(spec=spec, stage="power", options={"spectemp_variant": "code"}).variant == "code"
