@@ -10,15 +10,15 @@ interleaved rounds (each round runs every method once, so load from other proces
 - plenoptic: `plenoptic.Metamer` (its default Adam, MSE loss, range penalty) on the same model stage and target;
 - throughput: images·iterations/s of metazoo at batch 1 and batch 8.
 
-Prints per-iteration times (each method's fastest of the interleaved rounds) and ratios, writes benchmarks/results/metamer_step.json. Run: `make bench` or
-`OMP_NUM_THREADS=1 python benchmarks/metamer_step.py [--iterations N] [--rounds R] [--device cuda]`.
+Prints per-iteration times (each method's fastest of the interleaved rounds; on CPU in process CPU time, so
+other processes' load does not count) and ratios, writes benchmarks/results/metamer_step.json. Run: `make bench`
+or `OMP_NUM_THREADS=1 python benchmarks/metamer_step.py [--seconds S] [--rounds R] [--device cuda]`.
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
 import io
-import json
 import os
 import platform
 import statistics
@@ -179,7 +179,8 @@ def main() -> None:
             rows.append(row)
             ms = row["ms_per_iter"]
             print(f"{model_id:9s} {stage:12s} metazoo {ms['metazoo']:8.1f} ms  floor {ms['floor']:8.1f}  "
-                  f"ref {ms['reference']:8.1f}  plenoptic {ms['plenoptic']:8.1f}  | ×floor {row['metazoo_vs_floor']:.3f}"
+                  f"ref {ms['reference']:8.1f}  plenoptic {ms['plenoptic']:8.1f}  "
+                  f"| ×floor {row['metazoo_vs_floor']:.3f}"
                   f"  ref/mz {row['reference_vs_metazoo']:.2f}  pleno/mz {row['plenoptic_vs_metazoo']:.2f}  "
                   f"img·it/s b1 {row['img_iter_per_s_b1']:.1f} b8 {row['img_iter_per_s_b8']:.1f}", flush=True)
     result = {

@@ -6,9 +6,9 @@ import soundfile as sf
 import torch
 
 from metazoo_core.audio.cochleagram import Cochleagram
-from metazoo_core.audio.network import STUDY_INPUT
+from metazoo_core.io.audio import STUDY_INPUT
 from metazoo_core.errors import InputError
-from metazoo_core.io.audio import builtin_sound_names, load_sound, save_wav
+from metazoo_core.io.audio import builtin_sound_names, builtin_sound_path, load_sound, save_wav
 
 
 def _write(path, x, rate, subtype="PCM_16"):
@@ -30,7 +30,7 @@ def test_builtin_words_are_ready_for_the_models():
         assert s.tensor.shape == (40000,) and s.tensor.dtype == torch.float32 and s.notices == []
         assert float(x.pow(2).mean().sqrt()) == pytest.approx(0.1, rel=1e-4)
         assert abs(float(x.mean())) < 1e-6 and float(x.abs().max()) <= 1.0  # no clipping once at RMS 0.1
-    info = sf.info(str(__import__("metazoo_core.io.audio", fromlist=["x"])._sounds_dir() / "apple.wav"))
+    info = sf.info(str(builtin_sound_path("apple")))
     assert (info.samplerate, info.channels, info.frames) == (20000, 1, 40000)
 
 

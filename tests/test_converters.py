@@ -198,7 +198,7 @@ def test_open_clip_safetensors(tmp_path):
     from safetensors.torch import save_file
 
     torch.manual_seed(8)
-    src = open_clip.create_model("ViT-B-32", pretrained=None).eval()
+    src = open_clip.create_model("ViT-B-32-quickgelu", pretrained=None).eval()
     save_file({k: v.contiguous() for k, v in src.state_dict().items()}, str(tmp_path / "open_clip_model.safetensors"))
     model = load_model("clip_vit_b32", weights=str(tmp_path / "open_clip_model.safetensors"))
     x = _x(10)

@@ -75,12 +75,11 @@ def test_grating_above_new_nyquist_is_attenuated_far_more_than_by_max_pooling(fr
 
 
 def test_first_stage_is_stride_one_conv_relu_hann(model):
-    conv0 = model.net.features.conv0
-    assert conv0.conv.stride == (1, 1) and conv0.conv.kernel_size == (11, 11) and conv0.conv.padding == (5, 5)
-    assert (conv0.hpool.stride, conv0.hpool.pool_size, conv0.hpool.padding) == (4, 17, 5)
+    conv, relu, hpool = model.net.features[0]
+    assert conv.stride == (1, 1) and conv.kernel_size == (11, 11) and conv.padding == (5, 5)
+    assert (hpool.stride, hpool.pool_size, hpool.padding) == (4, 17, 5)
     x = torch.rand(1, 3, 224, 224)
-    z = model.preprocess(x)
-    expected = conv0.hpool(F.relu(conv0.conv(z)))
+    expected = hpool(F.relu(conv(model.preprocess(x))))
     torch.testing.assert_close(model(x, ["relu0"])["relu0"], expected)
 
 
@@ -88,7 +87,7 @@ def test_relu_stages_use_fake_relu_gradients(model):
     """The relu stages are fake-ReLU copies: gradient flows where the pre-activation is negative (facts §3)."""
     x = torch.rand(1, 3, 224, 224, requires_grad=True)
     fc0 = model(x, ["fc0_relu"])["fc0_relu"]
-    pre = model.net.classifier.fc0(torch.flatten(model.net.avgpool(model.net.features(model.preprocess(x))), 1))
+    pre = model.net.classifier[1](torch.flatten(model.net.avgpool(model.net.features(model.preprocess(x))), 1))
     torch.testing.assert_close(fc0, pre.clamp(min=0))
     neg = pre[0] < 0
     assert neg.any()
@@ -97,8 +96,14 @@ def test_relu_stages_use_fake_relu_gradients(model):
 
 
 def test_study_checkpoint_layout_loads_strictly(model):
-    """A robustness-format checkpoint (module.model.* + module.attacker.model.* + preproc) maps onto the net."""
+    """The study's module layout (alexnet_reduced_aliasing.py): robustness-format keys load by name."""
+    study_keys = {"features.0.0.weight", "features.0.0.bias", "features.0.2.hann_window2d", "features.2.hann_window2d",
+                  "features.3.weight", "features.5.hann_window2d", "features.6.weight", "features.8.weight",
+                  "features.10.weight", "features.12.hann_window2d", "classifier.1.weight", "classifier.4.weight",
+                  "classifier.6.bias"}
     own = model.net.state_dict()
+    assert study_keys <= set(own)
+    assert torch.equal(own["features.0.2.hann_window2d"][0, 0], torch.tensor(hann_window(17), dtype=torch.float32))
     study = {f"module.model.{k}": v.clone() + 1 for k, v in own.items()}
     study.update({f"module.attacker.model.{k}": v.clone() for k, v in own.items()})
     study["module.preproc.normalize.new_mean"] = torch.zeros(3, 1, 1)
@@ -106,4 +111,4 @@ def test_study_checkpoint_layout_loads_strictly(model):
     fresh = copy.deepcopy(model.net)
     result = fresh.load_state_dict(converted, strict=True)
     assert not result.missing_keys and not result.unexpected_keys
-    torch.testing.assert_close(fresh.features.conv1.weight, own["features.conv1.weight"] + 1)
+    torch.testing.assert_close(fresh.features[3].weight, own["features.3.weight"] + 1)

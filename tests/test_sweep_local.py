@@ -126,10 +126,10 @@ def test_robustness_unit_clean_accuracy_is_one_and_pgd_breaks_it(tmp_path):
     assert_clean_and_complete(store, 1)
     row = table(store).iloc[0]
     results = json.loads(row["results"])
-    assert row["labels"] == "predicted" and row["schema"] == "metazoo.robustness/1"
+    assert row["labels"] == "predicted" and row["schema"] == "metazoo.robustness/1" and row["metric"] == "accuracy"
     assert [r["eps"] for r in results] == [0.0, 8 / 255]
-    assert results[0]["accuracy"] == 1.0  # labels are the model's own clean predictions
-    assert results[1]["accuracy"] < 1.0  # 8/255 L∞ PGD fools a standard (not adversarially trained) ImageNet model
+    assert results[0]["mean"] == 1.0  # labels are the model's own clean predictions
+    assert results[1]["mean"] < 1.0  # 8/255 L∞ PGD fools a standard (not adversarially trained) ImageNet model
     assert len(results[0]["per_subset"]) == 2 and row["n"] == 3
 
 

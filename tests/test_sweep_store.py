@@ -164,10 +164,12 @@ def test_stale_rules():
 def test_requeued_slurm_task_takes_over_its_own_lock(monkeypatch):
     monkeypatch.setenv("SLURM_ARRAY_JOB_ID", "77")
     monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "3")
-    earlier = {**owner_info(), "host": "other-node", "pid": 12345}
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")
+    earlier = {**owner_info(), "host": "other-node", "pid": 12345, "restart": 0}
     assert earlier["job"] == "77_3"
-    assert lock_is_stale(earlier, 0.0)
-    assert not lock_is_stale({**earlier, "job": "77_4"}, 0.0)
+    assert lock_is_stale(earlier, 0.0)  # the same array task before its requeue
+    assert not lock_is_stale({**earlier, "job": "77_4"}, 0.0)  # another task, heartbeat fresh
+    assert not lock_is_stale({**earlier, "restart": 1}, 0.0)  # another process of this same run
 
 
 def test_a_worker_that_lost_its_lock_neither_commits_nor_releases(tmp_path):
@@ -243,6 +245,7 @@ def test_manifest_merges_plans_and_open_refuses_other_folders(tmp_path):
     store, ids = make_store(tmp_path)
     more = parse_plan(plan_dict(seeds=[5]), "second", tmp_path)
     store.write_manifest(more)
+    store.write_manifest(more)  # rerun
     manifest = store.manifest()
     assert len(manifest["units"]) == 24 and [p["name"] for p in manifest["plans"]] == ["t", "t"]
     assert set(ids) <= set(store.units())

@@ -277,27 +277,40 @@ def test_timm_vit_taps_equal_upstream():
 
 @pytest.fixture(scope="module")
 def clip_pairs():
-    """{open_clip name: (open_clip's own model, metazoo's model)} with the same random weights, built once."""
+    """{model id: (open_clip's own model, metazoo's model)} with the same random weights, built once."""
     import open_clip
 
     pairs = {}
-    for model_id, name in (("clip_resnet50", "RN50"), ("clip_vit_b32", "ViT-B-32")):
+    for model_id in ("clip_resnet50", "clip_vit_b32"):
         torch.manual_seed(4)
-        up = open_clip.create_model(name, pretrained=None).eval()
+        up = open_clip.create_model(registry().get(model_id).build["open_clip_name"], pretrained=None).eval()
         ours = load_model(model_id, pretrained=False)
         ours.net.clip.load_state_dict(up.state_dict(), strict=True)
-        pairs[name] = (up, ours)
+        pairs[model_id] = (up, ours)
     return pairs
 
 
-@pytest.mark.parametrize("model_id,name", [("clip_resnet50", "RN50"), ("clip_vit_b32", "ViT-B-32")])
-def test_clip_embedding_equals_open_clip(model_id, name, clip_pairs):
-    up, ours = clip_pairs[name]
+def test_clip_is_openai_quickgelu():
+    """OpenAI's CLIP uses QuickGELU (x·σ(1.702x)) in both towers (seed's ViT-B/32 block; open_clip `-quickgelu`)."""
+    from open_clip.transformer import QuickGELU
+
+    for model_id in ("clip_resnet50", "clip_vit_b32"):
+        net = load_model(model_id, pretrained=False, device="meta").net.clip
+        towers = [net.transformer] + ([net.visual.transformer] if model_id == "clip_vit_b32" else [])
+        for tower in towers:
+            acts = [m for m in tower.modules() if "GELU" in type(m).__name__]
+            assert acts and all(isinstance(m, QuickGELU) for m in acts), model_id
+
+
+@pytest.mark.parametrize("model_id", ["clip_resnet50", "clip_vit_b32"])
+def test_clip_embedding_equals_open_clip(model_id, clip_pairs):
+    up, ours = clip_pairs[model_id]
+    resnet = model_id == "clip_resnet50"
     x = _image(4, batch=1)
     z = (x - CLIP_MEAN) / CLIP_STD
     rec: dict = {}
-    embed_stage = "attnpool" if name == "RN50" else "linear_end"
-    if name == "RN50":
+    embed_stage = "attnpool" if resnet else "linear_end"
+    if resnet:
         _hook(up.visual.layer3, rec, "layer3")
         _hook(up.visual.avgpool, rec, "stem")
         stages = ["stem", "layer3", embed_stage]
@@ -309,7 +322,7 @@ def test_clip_embedding_equals_open_clip(model_id, name, clip_pairs):
         ref = up.encode_image(z)
         got = ours(x, stages)
     torch.testing.assert_close(got[embed_stage], ref, rtol=0, atol=1e-5)
-    if name == "RN50":
+    if resnet:
         torch.testing.assert_close(got["layer3"], rec["layer3"], rtol=0, atol=1e-5)
         torch.testing.assert_close(got["stem"], rec["stem"], rtol=0, atol=1e-6)
     else:
@@ -327,9 +340,9 @@ def test_clip_zero_shot_head_and_cache(tmp_path, monkeypatch, clip_pairs):
     from metazoo_plugins.clip import zeroshot
 
     monkeypatch.setenv("METAZOO_CACHE", str(tmp_path))
-    _, ours = clip_pairs["RN50"]
+    _, ours = clip_pairs["clip_resnet50"]
     clip = ours.net.clip
-    tokenizer = open_clip.get_tokenizer("RN50")
+    tokenizer = open_clip.get_tokenizer(ours.net.model_name)
     names, templates = ["goldfish", "tabby cat", "volcano"], [lambda c: f"a photo of a {c}.", lambda c: f"a {c}."]
     w = zeroshot.zeroshot_weights(clip, tokenizer, names, templates)
     with torch.no_grad():
@@ -345,7 +358,7 @@ def test_clip_zero_shot_head_and_cache(tmp_path, monkeypatch, clip_pairs):
     # the full 1000-class W is read from the cache (keyed by the text tower) instead of being recomputed
     fp = zeroshot.text_fingerprint(clip)
     full = F.normalize(torch.randn(1000, 1024, generator=torch.Generator().manual_seed(0)), dim=1)
-    path = zeroshot.cache_path("RN50", fp)
+    path = zeroshot.cache_path(ours.net.model_name, fp)
     path.parent.mkdir(parents=True)
     save_file({"weight": full}, str(path))
     x = _image(5, batch=2)

@@ -54,6 +54,19 @@ def test_block_layout(net):
     assert net.bottleneck.weight.shape == (64, 512, 1, 1) and net.bottleneck.bias is None
 
 
+def test_draws_follow_the_reference_order(net):
+    """numpy: seed(0) then phase = U·360 first; torch: manual_seed(0), then the q0 and q1 colour channels first."""
+    rs = np.random.RandomState(0)
+    np.testing.assert_allclose(params.sample(512).phase, rs.rand(512) * 360, rtol=1e-12)
+    g = torch.Generator().manual_seed(0)
+    chosen = lambda w: (w.abs().sum((2, 3)) > 0).float().argmax(1)  # noqa: E731
+    assert torch.equal(chosen(net.vone_block.simple_conv_q0.weight), torch.randint(0, 3, (512,), generator=g))
+    assert torch.equal(chosen(net.vone_block.simple_conv_q1.weight), torch.randint(0, 3, (512,), generator=g))
+    # the fixed noise sample of this implementation (torch 2.x CPU generator); changes here change every metamer
+    first = net.vone_block.fixed_noise.flatten()[:4]
+    torch.testing.assert_close(first, torch.tensor([3.914865, -0.845036, 3.788451, 0.098382]), atol=1e-5, rtol=0)
+
+
 def test_same_filters_and_noise_on_every_load_without_touching_the_global_rng(net):
     state = torch.get_rng_state()
     other = build_net({})

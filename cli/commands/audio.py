@@ -16,16 +16,10 @@ def _cochleagram(
     as_json: bool = typer.Option(False, "--json", help="print a JSON summary on stdout"),
 ) -> None:
     """Cochleagram of a sound as the study's audio models see it: 2 s at 20 kHz, RMS 0.1 → 211 channels × 390 frames."""
-    import torch
-
-    from metazoo_core.audio.cochleagram import Cochleagram
-    from metazoo_core.audio.display import save_cochleagram_png
-    from metazoo_core.audio.network import STUDY_INPUT
     from metazoo_core.errors import InputError
-    from metazoo_core.fileio import save_npy
-    from metazoo_core.io.audio import load_sound
+    from metazoo_core.io.audio import STUDY_INPUT, load_sound
 
-    item = load_sound(sound, STUDY_INPUT)
+    item = load_sound(sound, STUDY_INPUT)  # checked before torch is imported: a bad file fails fast
     for n in item.notices:
         notice(n)
     png = out_png or Path(f"{item.name}_cochleagram.png")
@@ -33,6 +27,12 @@ def _cochleagram(
         raise InputError(f"--out {png}: the picture is written as PNG; give a path ending in .png")
     if save_array is not None and save_array.suffix != ".npy":
         raise InputError(f"--save-array {save_array}: arrays are saved as .npy; give a path ending in .npy")
+    import torch
+
+    from metazoo_core.audio.cochleagram import Cochleagram
+    from metazoo_core.audio.display import save_cochleagram_png
+    from metazoo_core.fileio import save_npy
+
     coch_module = Cochleagram()
     with torch.no_grad():
         coch = coch_module(item.tensor.unsqueeze(0))[0, 0].numpy()

@@ -9,8 +9,11 @@ from ..fileio import atomic_path
 
 
 def save_cochleagram_png(coch: np.ndarray, centre_hz: np.ndarray, path: Path | str, frame_rate_hz: float = 200.0,
-                         title: str = "") -> None:
-    """Draw a (channels, frames) cochleagram (compressed envelope, dimensionless) to a PNG, atomically."""
+                         first_frame_s: float = 0.025, title: str = "") -> None:
+    """Draw a (channels, frames) cochleagram (compressed envelope, dimensionless) to a PNG, atomically.
+
+    first_frame_s: time of the first frame's centre (the study's 'valid' 1001-tap window at 20 kHz: 25 ms).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -21,7 +24,8 @@ def save_cochleagram_png(coch: np.ndarray, centre_hz: np.ndarray, path: Path | s
     fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
     try:
         im = ax.imshow(coch, origin="lower", aspect="auto", cmap="Blues",
-                       extent=(0, n_fr / frame_rate_hz, -0.5, n_ch - 0.5), interpolation="nearest")
+                       extent=(first_frame_s - 0.5 / frame_rate_hz, first_frame_s + (n_fr - 0.5) / frame_rate_hz,
+                               -0.5, n_ch - 0.5), interpolation="nearest")
         ticks = np.linspace(0, n_ch - 1, 6).round().astype(int)
         ax.set_yticks(ticks, [f"{centre_hz[i]:.0f}" for i in ticks])
         ax.set_xlabel("time (s)")

@@ -47,12 +47,3 @@ def convert_robustness_audio(state: dict[str, Tensor], prefix: str = "backbone."
             out[key] = value
     return out
 
-
-def _study_input():
-    from ..registry import InputSpec
-
-    return InputSpec(shape=[40000], range=(-1.0, 1.0), sample_rate=20000, rms=0.1)
-
-
-STUDY_INPUT = _study_input()
-"""The audio models' input: 40000 samples (2 s at 20 kHz) in [−1, 1], RMS 0.1 (facts §1.3)."""

@@ -21,6 +21,8 @@ from ..registry import InputSpec
 
 MIN_DURATION_S = 0.5
 """Sounds shorter than this are refused: padding them to 2 s would make the word mostly silence."""
+STUDY_INPUT = InputSpec(shape=[40000], range=(-1.0, 1.0), sample_rate=20000, rms=0.1)
+"""The study's audio input: 40000 samples (2 s at 20 kHz) in [−1, 1], RMS 0.1 (facts §1.3)."""
 SOUNDS_PACKAGE = "metazoo_core.data"
 SOUNDS_FOLDER = "sounds"
 
@@ -132,8 +134,6 @@ def _tensor_file(path: Path, spec: InputSpec) -> LoadedSound:
 
 def load_sound(source: str | Path, spec: InputSpec) -> LoadedSound:
     """Load one sound (audio file, `builtin:NAME`, or a .npy/.safetensors waveform) for a model with input `spec`."""
-    import torch
-
     text = str(source)
     if text.endswith((".npy", ".safetensors")):
         return _tensor_file(Path(text), spec)
@@ -145,6 +145,8 @@ def load_sound(source: str | Path, spec: InputSpec) -> LoadedSound:
         name = path.stem
     data, rate = read_audio(path)
     x, notices = prepare_waveform(data, rate, spec, name)
+    import torch  # after the checks: a bad file fails fast
+
     return LoadedSound(name=name, tensor=torch.from_numpy(x), notices=notices, source=text)
 
 

@@ -97,6 +97,8 @@ def generate_metamers(model, inputs: Sequence[Any], stages: Sequence[str], recip
     `out_dir`, writes the run folder (see `runs`) and resumes finished or checkpointed items of the same command.
     """
     spec = model.spec
+    if any(p.device != torch.device(device) for p in model.net.parameters()):
+        model = model.to(device)
     stages = model.check_stages(list(dict.fromkeys(stages)))
     r = get_recipe(recipe).resolved(spec, iterations, blocks)
     if seed < 0:

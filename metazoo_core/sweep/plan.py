@@ -36,7 +36,7 @@ SET_KINDS = ("null_distribution", "robustness")
 """Kinds whose unit uses all of a group's inputs at once (one unit per model and seed)."""
 COMMON_OPTIONS = ("pretrained", "weights", "device")
 OPTIONS = {
-    "metamer": ("recipe", "iterations", "blocks", "batch_size", "null"),
+    "metamer": ("recipe", "iterations", "blocks", "null"),
     "activations": (),
     "null_distribution": ("pairs", "augment", "batch_size"),
     "robustness": ("norm", "eps", "steps", "step_ratio", "subsets", "n", "batch_size"),

@@ -12,7 +12,7 @@ Layout of a store RUN/:
 Guarantees: a unit folder under units/ is always complete (rename of a finished folder is atomic on one file
 system); a unit is worked on by at most one live worker (O_CREAT|O_EXCL lock); a lock whose owner died is broken
 (same host: the pid is gone or reused; other host: no heartbeat for `stale_after_s`; SLURM requeue: the same array
-task) and the death is recorded as a failed attempt, so a unit that kills its worker every time stops after the
+task with a lower SLURM_RESTART_COUNT) and the death is recorded as a failed attempt, so a unit that kills its worker every time stops after the
 configured retries.
 """
 from __future__ import annotations
@@ -69,17 +69,22 @@ def _pid_alive(pid: int) -> bool:
 
 
 def slurm_task() -> str | None:
-    """This process's SLURM array task (`<array job>_<task>`) or job id, or None outside SLURM."""
+    """This process's SLURM array task (`<array job>_<task>`) or job id, plus `.<procid>` inside a multi-task
+    step; None outside SLURM."""
     env = os.environ
     if env.get("SLURM_ARRAY_JOB_ID") and env.get("SLURM_ARRAY_TASK_ID"):
-        return f"{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}"
-    return env.get("SLURM_JOB_ID")
+        job = f"{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}"
+    elif env.get("SLURM_JOB_ID"):
+        job = env["SLURM_JOB_ID"]
+    else:
+        return None
+    return job + (f".{env['SLURM_PROCID']}" if env.get("SLURM_PROCID", "0") != "0" else "")
 
 
 def owner_info() -> dict[str, Any]:
     pid = os.getpid()
     return {"host": socket.gethostname(), "pid": pid, "pid_start": _pid_start(pid), "job": slurm_task(),
-            "token": uuid.uuid4().hex, "time": _utc()}
+            "restart": int(os.environ.get("SLURM_RESTART_COUNT") or 0), "token": uuid.uuid4().hex, "time": _utc()}
 
 
 def _read_json(path: Path) -> Any:
@@ -94,7 +99,7 @@ def lock_is_stale(info: dict[str, Any] | None, age_s: float, stale_after_s: floa
     if info is None:
         return age_s > 10.0  # owner died between creating and filling the file
     me = owner_info()
-    if info.get("job") and info.get("job") == me["job"] and info.get("pid") != me["pid"]:
+    if info.get("job") and info.get("job") == me["job"] and int(info.get("restart") or 0) < me["restart"]:
         return True  # an earlier run of this same SLURM task (requeued after a time limit or preemption)
     if info.get("host") == me["host"]:
         pid = int(info.get("pid", -1))
@@ -205,6 +210,9 @@ class Store:
             units = dict(old.get("units", {}))
             for u in plan.units:
                 units.setdefault(u.id, u.params())
+            plans = list(old.get("plans", []))
+            if not any(p["plan"] == plan.source for p in plans):  # a rerun of the same plan adds nothing
+                plans.append({"name": plan.name, "added": _utc(), "plan": plan.source, "units": len(plan.units)})
             manifest = {
                 "schema": SCHEMA,
                 "name": old.get("name", plan.name),
@@ -212,8 +220,7 @@ class Store:
                 "updated": _utc(),
                 "metazoo": __version__,
                 "retries": plan.retries,
-                "plans": [*old.get("plans", []), {"name": plan.name, "added": _utc(), "plan": plan.source,
-                                                  "units": len(plan.units)}],
+                "plans": plans,
                 "units": units,
             }
             write_json(self.manifest_path, manifest)

@@ -81,7 +81,9 @@ def _vit_taps(visual: nn.Module) -> dict[str, Tap]:
 
 
 def build(spec: ModelSpec) -> StageNetwork:
-    name = spec.build.get("open_clip_name", "RN50")
+    name = spec.build.get("open_clip_name")
+    if name is None:
+        raise ValueError(f"registry entry '{spec.id}' needs build.open_clip_name (e.g. RN50, ViT-B-32)")
     net = CLIPZeroShot(name)
     visual = net.clip.visual
     if hasattr(visual, "attnpool"):

@@ -15,6 +15,7 @@ final) have no schedule.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal
 
 import numpy as np
@@ -65,25 +66,21 @@ class HmaxUnitSchedule:
         return int(rng.integers(len(self.groups)))
 
     def mask(self, block: int, step: int):
-        """Boolean mask broadcastable to the stage shape, or None (all units)."""
-        import torch
-
+        """Boolean mask broadcastable to the stage shape, or None (all units). Read-only: shared between calls."""
         g = self.group(block, step)
         if g is None:
             return None
-        start, stop = self.groups[g]
-        if len(self.shape) > 1:  # s1 (64, H, W), c2 (8, 400): a slice of the first dimension
-            m = torch.zeros((self.shape[0],) + (1,) * (len(self.shape) - 1), dtype=torch.bool)
-        else:
-            m = torch.zeros(self.shape, dtype=torch.bool)
-        m[start:stop] = True
-        return m
+        return _group_mask(self.shape, *self.groups[g])
 
-    def describe(self) -> dict[str, Any]:
-        """The schedule's parameters, for run records."""
-        return {"name": "hmax_units", "variant": self.variant, "stage": self.stage, "groups": len(self.groups),
-                "period": self.period, "subset_steps": self.subset_steps, "iterations": self.iterations,
-                "blocks": self.blocks, "seed": self.seed}
+
+@lru_cache(maxsize=16)
+def _group_mask(shape: tuple[int, ...], start: int, stop: int):
+    """True on [start, stop) of the first dimension: (C, 1, …) for s1/c2, the flat stage for c1/s2."""
+    import torch
+
+    m = torch.zeros((shape[0],) + (1,) * (len(shape) - 1), dtype=torch.bool)
+    m[start:stop] = True
+    return m
 
 
 def for_stage(stage: str, options: dict[str, Any], patch_sizes: tuple[int, ...], image_size: int) -> HmaxUnitSchedule | None:

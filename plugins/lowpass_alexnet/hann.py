@@ -28,11 +28,11 @@ class HannPooling2d(nn.Module):
         super().__init__()
         self.stride, self.pool_size, self.padding = stride, pool_size, padding
         window = torch.tensor(hann_window(pool_size), dtype=torch.float32)
-        self.register_buffer("window", window[None, None], persistent=False)
+        self.register_buffer("hann_window2d", window[None, None])  # persistent and named as in study checkpoints
 
     def forward(self, x: Tensor) -> Tensor:
         b, c, h, w = x.shape
-        y = F.conv2d(x.reshape(b * c, 1, h, w), self.window, stride=self.stride, padding=self.padding)
+        y = F.conv2d(x.reshape(b * c, 1, h, w), self.hann_window2d, stride=self.stride, padding=self.padding)
         return y.reshape(b, c, y.shape[-2], y.shape[-1])
 
     def extra_repr(self) -> str:
