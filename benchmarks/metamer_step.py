@@ -197,7 +197,22 @@ def main() -> None:
     from metazoo_core.fileio import write_json
 
     write_json(args.out, result)
+    print(markdown_table(rows))
     print(f"written {args.out}")
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """The docs/performance.md table."""
+    lines = ["| model | stage | metazoo ms/it | floor ms/it | metazoo ÷ floor | reference ms/it | reference ÷ metazoo "
+             "| plenoptic ms/it | plenoptic ÷ metazoo | img·it/s b1 | img·it/s b8 |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        ms = r["ms_per_iter"]
+        lines.append(f"| {r['model']} | {r['stage']} | {ms['metazoo']:.1f} | {ms['floor']:.1f} | "
+                     f"{r['metazoo_vs_floor']:.3f} | {ms['reference']:.1f} | {r['reference_vs_metazoo']:.2f} | "
+                     f"{ms['plenoptic']:.1f} | {r['plenoptic_vs_metazoo']:.2f} | {r['img_iter_per_s_b1']:.1f} | "
+                     f"{r['img_iter_per_s_b8']:.1f} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,13 @@ def load_input(source: str | Path, spec: ModelSpec) -> Any:
     return load_image(source, spec.input)
 
 
+def _is_dir(source: str) -> bool:
+    try:
+        return Path(source).is_dir()
+    except OSError:  # e.g. a name longer than the file system allows: loading reports it per input
+        return False
+
+
 def expand_sources(sources: list[str], modality: str) -> list[str]:
     """Expand `builtin` (the default set), folders (their files, sorted) and plain paths into a list."""
     out: list[str] = []
@@ -34,7 +41,7 @@ def expand_sources(sources: list[str], modality: str) -> list[str]:
                 from .io.images import DEFAULT_BUILTIN
 
                 out += [f"builtin:{n}" for n in DEFAULT_BUILTIN]
-        elif Path(s).is_dir():
+        elif _is_dir(s):
             out += sorted(str(p) for p in Path(s).iterdir() if p.is_file() and not p.name.startswith("."))
         else:
             out.append(s)

@@ -53,6 +53,9 @@ def test_robustness_plot_on_efficientnet(cli, tmp_path):
     (["--norm", "l3", "--eps", "0,0.1"], "unknown norm 'l3'"),
     (["--norm", "l2", "--eps", "0,abc"], "not a number"),
     (["--norm", "l2", "--eps", "log:1:0.1"], "0 < low < high"),
+    (["--attack", "feature", "--eps", "0,1"], "needs --stage"),
+    (["--attack", "feature", "--stage", "blocks_9", "--eps", "0,1"], "no stage 'blocks_9'"),
+    (["--attack", "fool", "--eps", "0,1"], "untargeted, fooling or feature"),
 ])
 def test_robustness_bad_arguments(cli, tmp_path, args, fragment):
     line = one_line_error(cli("robustness", "efficientnet_lite0", *args, "--out", str(tmp_path)))

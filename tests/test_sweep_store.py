@@ -55,8 +55,9 @@ def test_unit_ids_are_stable_and_cover_every_option(tmp_path):
     assert a.units[0].id == "metamer-efficientnet_lite0-chelsea-blocks_1-s0-a070957bfc"
     code = ("from pathlib import Path; from metazoo_core.sweep.plan import parse_plan; import json, sys; "
             "print(parse_plan(json.loads(sys.argv[1]), 'p', Path(sys.argv[2])).units[5].id)")
-    other = subprocess.run([sys.executable, "-c", code, json.dumps(plan_dict(kind="metamer", options={"iterations": 10})),
-                            str(tmp_path)], capture_output=True, text=True, check=True).stdout.strip()
+    raw = json.dumps(plan_dict(kind="metamer", options={"iterations": 10}))
+    other = subprocess.run([sys.executable, "-c", code, raw, str(tmp_path)],
+                           capture_output=True, text=True, check=True).stdout.strip()
     assert other == a.units[5].id  # same id in another process (no salted hash())
 
 
@@ -234,7 +235,8 @@ def test_status_counts_and_failures(tmp_path):
     store.record_exception(ids[3], ValueError("flaky"))
     states = {s.id: s for s in store.status()}
     assert [states[i].state for i in ids[:4]] == ["done", "running", "failed", "pending"]
-    assert states[ids[2]].attempts == 2 and states[ids[2]].last_error == "cannot read photo.png (attempt 2); is it an image?"
+    assert states[ids[2]].attempts == 2
+    assert states[ids[2]].last_error == "cannot read photo.png (attempt 2); is it an image?"
     assert store.failures(ids[2])[0]["traceback"] is None and "ValueError" in store.failures(ids[3])[0]["traceback"]
     assert sum(s.state == "pending" for s in states.values()) == 12 - 3
     assert store.clear_failures(ids) == 2 and store.state(ids[2], 1).state == "pending"

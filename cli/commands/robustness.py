@@ -81,6 +81,7 @@ def _robustness(
     out_dir: Path = typer.Option(Path("runs/robustness"), "--out", "-o", help="folder for JSON and plot"),
     weights: Optional[str] = typer.Option(None, "--weights", help="checkpoint overriding the registry's"),
     random_weights: bool = typer.Option(False, "--random-weights", help="skip loading trained weights"),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:1 …"),
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON on stdout"),
 ) -> None:
     """Accuracy vs ε under untargeted white-box PGD (seed: 64 steps of ε/4, no random start, best iterate), or the
@@ -141,10 +142,13 @@ def _robustness(
             if not items:
                 raise InputError(f"no usable inputs among {', '.join(inputs)}")
             x = torch.stack([it.tensor.float() for it in items])
-    net = load_model(spec, pretrained=not random_weights, weights=weights)
-    if x is not None and y is None:
-        with torch.no_grad():
-            y = torch.cat([net.logits(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
+    net = load_model(spec, pretrained=not random_weights, weights=weights, device=device)
+    if x is not None:
+        x = x.to(device)
+        if y is None:
+            with torch.no_grad():
+                y = torch.cat([net.logits(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
+        y = y.to(device)
     common = dict(norm=norm, eps=grid, subsets=subsets, n=n, seed=seed, steps=steps, step_ratio=step_ratio,
                   batch_size=batch_size, progress=lambda e: err.print(f"  ε = {e:g} done", highlight=False))
     what = {"untargeted": "untargeted PGD", "fooling": "fooling images", "feature": f"feature adversaries at {stage}"}
@@ -156,10 +160,10 @@ def _robustness(
             x = torch.cat([to_space(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
         result = evaluate.accuracy_vs_eps(forward, x, y, bounds=bounds, **common)
     elif attack == "fooling":
-        n_out = net.logits(torch.full(net.input_shape(1), sum(net.input_range) / 2)).shape[1]
+        n_out = net.logits(torch.full(net.input_shape(1), sum(net.input_range) / 2, device=device)).shape[1]
         result = evaluate.fooling_vs_eps(net.logits, spec.input.shape, n_out, bounds=net.input_range,
                                          noise_mean=spec.metamer.noise_mean, noise_std=spec.metamer.noise_std,
-                                         **common)
+                                         device=device, **common)
         rule = "random-target"
     else:
         result = evaluate.feature_adversaries_vs_eps(lambda z: net(z, [stage])[stage], net.logits, x, y,
@@ -217,6 +221,7 @@ def _train(
     no_resume: bool = typer.Option(False, "--no-resume", help="ignore an existing checkpoint and start over"),
     pretrained: bool = typer.Option(False, "--pretrained", help="start from the registry's weights"),
     weights: Optional[str] = typer.Option(None, "--weights", help="start from this checkpoint"),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:1 …"),
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON on stdout"),
 ) -> None:
     """Train a registered model on a labelled folder: standard, adversarial (PGD) or random-perturbation training,
@@ -266,7 +271,7 @@ def _train(
         eval_data = load_folder(eval_dir, spec, max_per_class)
         for m in eval_data.notices:
             notice(m)
-    net = load_model(spec, pretrained=pretrained or weights is not None, weights=weights)
+    net = load_model(spec, pretrained=pretrained or weights is not None, weights=weights, device=device)
     trainee = trainee_from_model(net)
     if pert.where == "cochleagram" and trainee.front is None:
         raise InputError(f"'{spec.id}' has no cochleagram front/back parts; use --where input")

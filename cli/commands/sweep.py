@@ -16,17 +16,21 @@ def _require(module: str, extra: str, what: str) -> None:
     from metazoo_core.errors import MetazooError
 
     if importlib.util.find_spec(module) is None:
-        raise MetazooError(f"{what} needs the Python package '{module}'; install it with pip install 'metazoo[{extra}]'")
+        raise MetazooError(f"{what} needs the Python package '{module}'; "
+                           f"install it with pip install 'metazoo[{extra}]'")
 
 
 def _sweep(
     plan_file: Path = typer.Argument(..., help="plan YAML (models × stages × inputs × seeds; see docs/cluster.md)"),
-    executor: str = typer.Option("local", "--executor", "-e", help="slurm, local (processes here) or debug (in-process)"),
-    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="result store (default: the plan's `store:` or runs/<plan name>)"),
+    executor: str = typer.Option("local", "--executor", "-e",
+                                 help="slurm, local (processes here) or debug (in-process)"),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o",
+                                           help="result store (default: the plan's `store:` or runs/<plan name>)"),
     max_parallel: Optional[int] = typer.Option(None, "--max-parallel", "-j", min=1,
                                                help="local: worker processes; slurm: array tasks running at once"),
     partition: Optional[str] = typer.Option(None, "--slurm-partition", help="SLURM partition (overrides the plan)"),
-    time_min: Optional[int] = typer.Option(None, "--slurm-time", min=1, help="minutes per array task (overrides the plan)"),
+    time_min: Optional[int] = typer.Option(None, "--slurm-time", min=1,
+                                           help="minutes per array task (overrides the plan)"),
     gpus: Optional[int] = typer.Option(None, "--slurm-gpus", min=0, help="GPUs per array task (overrides the plan)"),
     units_per_task: Optional[int] = typer.Option(None, "--units-per-task", min=1,
                                                  help="SLURM: units chunked into one array task (overrides the plan)"),
@@ -113,8 +117,8 @@ def _status(
 
 def _collect(
     run: Path = typer.Argument(..., help="result store written by `metazoo sweep`"),
-    table_path: Optional[Path] = typer.Option(None, "--out", "-o",
-                                              help="table file: .parquet (default RUN/records.parquet), .sqlite or .csv"),
+    table_path: Optional[Path] = typer.Option(
+        None, "--out", "-o", help="table file: .parquet (default RUN/records.parquet), .sqlite or .csv"),
 ) -> None:
     """Gather every finished unit's records into one table, one row per record."""
     from metazoo_core.sweep.collect import FORMATS, table, write_table

@@ -130,7 +130,8 @@ def read_run(root: Path | str) -> Run:
         raise InputError(f"{root}: no such run folder; give the folder the metamer run wrote (its --out)")
     items: list[MetamerItem] = []
     warnings: list[str] = []
-    for path in sorted(root.glob("*/*/*/record.json")):
+    pattern = "units/*/*/*/*/record.json" if (root / "manifest.json").is_file() else "*/*/*/record.json"
+    for path in sorted(root.glob(pattern)):
         folder = path.parent
         try:
             rec = json.loads(path.read_text())

@@ -249,6 +249,8 @@ def run(plan: PlanB, out: Path, say: Say) -> dict[str, Any]:
     """Experiment B end to end under OUT (models/, nulls/, metamers/); returns every number (JSON-ready)."""
     t0 = time.time()
     train_set, held_out = load_digits_split(plan.test_per_class)
+    if plan.train_limit is not None:
+        train_set = train_set.subset(torch.arange(min(plan.train_limit, len(train_set))))
     say(f"B data: {len(train_set)} training digits, {len(held_out)} held out (16×16)")
     models, training = train_models(plan, train_set, held_out, out, say)
     rows = make_metamers(plan, models, train_set, held_out, out, say)

@@ -44,9 +44,11 @@ class PlanB:
     lr: float = 0.05
     test_per_class: int = 30
     """held-out digits per class (not trained on): accuracy, robustness and the metamer inputs"""
+    train_limit: int | None = None
+    """use only the first N training digits (None: all; the CI plan trains on a few hundred)"""
     metamer_per_class: int = 2
     """held-out digits per class turned into metamers"""
-    iterations: int = 250
+    iterations: int = 50
     blocks: int = 8
     null_pairs: int = 1000
     robust_eval_steps: int = 20
@@ -66,5 +68,5 @@ FULL = Plan("full", PlanA(), PlanB())
 CI = Plan("ci", PlanA(models=("efficientnet_lite0", "efficientnet_lite1"), images=("chelsea", "rocket", "clock"),
                       null_images=("chelsea", "rocket", "clock", "coffee"),
                       stages={"early": "blocks_0", "final": "final"}, iterations=2, blocks=2, null_pairs=8),
-          PlanB(seeds=(0, 1), epochs=2, test_per_class=4, metamer_per_class=1, iterations=10, blocks=2,
+          PlanB(seeds=(0, 1), epochs=2, train_limit=300, test_per_class=4, metamer_per_class=1, iterations=10, blocks=2,
                 null_pairs=50, robust_eval_steps=3))

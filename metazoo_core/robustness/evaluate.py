@@ -79,7 +79,7 @@ def _row(eps: float, per: list[float]) -> dict:
 def fooling_vs_eps(forward: Forward, shape: Sequence[int], n_classes: int, *, norm: str, eps: Sequence[float],
                    subsets: int = 5, n: int = 1024, seed: int = 0, steps: int = 64, step_ratio: float = 0.25,
                    bounds: Bounds = (0.0, 1.0), batch_size: int = 16, noise_mean: float = 0.5,
-                   noise_std: float = 0.05, l1_sparsity: float = 0.99,
+                   noise_std: float = 0.05, l1_sparsity: float = 0.99, device: torch.device | str = "cpu",
                    progress: Callable[[float], None] | None = None) -> dict:
     """Fooling images (seed, SI Fig. 9a): start from N(noise_mean, noise_std²) noise clipped to `bounds`, pick a
     random target class each, attack toward it; success = the model predicts the target. Each subset draws its
@@ -89,8 +89,8 @@ def fooling_vs_eps(forward: Forward, shape: Sequence[int], n_classes: int, *, no
     draws = []
     for k in range(subsets):
         gen = torch.Generator().manual_seed(seed * 1000 + k)
-        draws.append((noise_images(n, shape, noise_mean, noise_std, bounds, gen),
-                      torch.randint(0, n_classes, (n,), generator=gen)))
+        draws.append((noise_images(n, shape, noise_mean, noise_std, bounds, gen).to(device),
+                      torch.randint(0, n_classes, (n,), generator=gen).to(device)))
     rows = []
     for e in grid:
         per = []

@@ -141,19 +141,21 @@ def restore(tensors: dict[str, Tensor], meta: dict[str, Any], module: nn.Module,
 
 
 # -- training --------------------------------------------------------------------------------------------------
-def accuracy(forward: Callable[[Tensor], Tensor], data: LabelledSet, batch_size: int = 64) -> float:
+def accuracy(forward: Callable[[Tensor], Tensor], data: LabelledSet, batch_size: int = 64,
+             device: torch.device | str = "cpu") -> float:
+    """Fraction of `data` that `forward` classifies as labelled (batches moved to `device`)."""
     with torch.no_grad():
-        hits = sum(int((forward(data.x[i:i + batch_size]).argmax(1) == data.y[i:i + batch_size]).sum())
+        hits = sum(int((forward(data.x[i:i + batch_size].to(device)).argmax(1).cpu() == data.y[i:i + batch_size]).sum())
                    for i in range(0, len(data), batch_size))
     return hits / max(len(data), 1)
 
 
 def robust_accuracy(trainee: Trainee, data: LabelledSet, norm: str, eps: float, steps: int = 64,
-                    batch_size: int = 64) -> float:
+                    batch_size: int = 64, device: torch.device | str = "cpu") -> float:
     """Accuracy under untargeted PGD at the input (steps of ε/4, best iterate), as the study's evaluation."""
     hits = 0
     for i in range(0, len(data), batch_size):
-        x, y = data.x[i:i + batch_size], data.y[i:i + batch_size]
+        x, y = data.x[i:i + batch_size].to(device), data.y[i:i + batch_size].to(device)
         adv = pgd(trainee.logits, x, untargeted(y), norm=norm, eps=eps, steps=steps, bounds=trainee.bounds)
         with torch.no_grad():
             hits += int((trainee.logits(adv).argmax(1) == y).sum())
@@ -172,6 +174,7 @@ def train(trainee: Trainee, data: LabelledSet, config: TrainConfig, out_dir: Pat
     ckpt = out / "checkpoint.safetensors"
     module = trainee.module
     params = [p for p in module.parameters() if p.requires_grad]
+    device = params[0].device if params else torch.device("cpu")
     if not params:
         raise InputError("the model has no trainable parameters (hand-built filters cannot be trained)")
     opt = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
@@ -207,7 +210,7 @@ def train(trainee: Trainee, data: LabelledSet, config: TrainConfig, out_dir: Pat
             totals = [0.0, 0, 0]  # loss sum, correct, seen (this epoch, from `batch` on)
             while batch < batches:
                 idx = order[batch * config.batch_size:(batch + 1) * config.batch_size]
-                x, y = data.x[idx], data.y[idx]
+                x, y = data.x[idx].to(device), data.y[idx].to(device)
                 torch.manual_seed(_batch_seed(config.seed, epoch, batch))  # dropout etc.: reproducible on resume
                 gen = torch.Generator().manual_seed(_batch_seed(config.seed, epoch, batch))
                 module.train()
@@ -240,11 +243,12 @@ def train(trainee: Trainee, data: LabelledSet, config: TrainConfig, out_dir: Pat
                                "wall_time_s": round(time.time() - started, 2), "versions": _versions()}
     if eval_data is not None:
         p = config.perturbation
-        evaluation: dict[str, Any] = {"n": len(eval_data), "clean_accuracy": accuracy(trainee.logits, eval_data)}
+        evaluation: dict[str, Any] = {"n": len(eval_data),
+                                      "clean_accuracy": accuracy(trainee.logits, eval_data, device=device)}
         if p.kind != "none" and p.where == "input":
             evaluation["attack"] = {"norm": p.norm, "eps": p.eps, "steps": config.eval_steps, "step": "ε/4"}
             evaluation["adversarial_accuracy"] = robust_accuracy(trainee, eval_data, p.norm, p.eps,
-                                                                 config.eval_steps)
+                                                                 config.eval_steps, device=device)
         summary["evaluation"] = evaluation
     save_tensors(out / "weights.safetensors", module.state_dict(),
                  {"schema": SCHEMA, "meta": json.dumps({k: v for k, v in summary.items() if k != "history"})})

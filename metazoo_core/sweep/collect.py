@@ -43,7 +43,8 @@ def records(store: Store) -> list[dict[str, Any]]:
             try:
                 record = json.loads(path.read_text())
             except (OSError, ValueError) as e:
-                raise MetazooError(f"record {path} is unreadable ({e}); the store was modified outside metazoo") from None
+                raise MetazooError(f"record {path} is unreadable ({e}); "
+                                   "the store was modified outside metazoo") from None
             rows.append({"unit": uid, "kind": params["kind"], "record": str(path.relative_to(store.root)),
                          **_flatten(record)})
     return rows

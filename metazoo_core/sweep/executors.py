@@ -130,7 +130,8 @@ def submit(plan: Plan, store: Store, executor: str = "local", max_parallel: int 
             why = next((ln for ln in lines if "error" in ln.lower()), lines[-1] if lines else type(e).__name__)
             raise MetazooError(f"submitting {len(chunks)} {executor} jobs failed: {why[:300]}; check the plan's "
                                f"slurm: options (partition, account, time) or the flags") from None
-    return Submission(executor, store.root.resolve(), jobs, chunks, len(todo), done, failed, [str(j.job_id) for j in jobs])
+    return Submission(executor, store.root.resolve(), jobs, chunks, len(todo), done, failed,
+                      [str(j.job_id) for j in jobs])
 
 
 def _slurm_queued(job_ids: list[str]) -> set[str]:

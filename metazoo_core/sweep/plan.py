@@ -246,7 +246,8 @@ def parse_plan(data: Any, origin: str, base: Path, registry=None) -> Plan:
     try:
         parsed = PlanFile.model_validate(raw)
     except ValidationError as e:
-        raise PlanError(f"{origin}: {_describe(e, 'groups' not in data)}; see docs/cluster.md for the plan format") from None
+        raise PlanError(f"{origin}: {_describe(e, 'groups' not in data)}; "
+                        "see docs/cluster.md for the plan format") from None
     units = expand(parsed, base, origin, registry)
     name = parsed.name or Path(origin).stem
     return Plan(name=name, store=parsed.store, retries=parsed.retries, slurm=parsed.slurm, units=tuple(units),

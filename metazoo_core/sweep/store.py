@@ -12,8 +12,8 @@ Layout of a store RUN/:
 Guarantees: a unit folder under units/ is always complete (rename of a finished folder is atomic on one file
 system); a unit is worked on by at most one live worker (O_CREAT|O_EXCL lock); a lock whose owner died is broken
 (same host: the pid is gone or reused; other host: no heartbeat for `stale_after_s`; SLURM requeue: the same array
-task with a lower SLURM_RESTART_COUNT) and the death is recorded as a failed attempt, so a unit that kills its worker every time stops after the
-configured retries.
+task with a lower SLURM_RESTART_COUNT) and the death is recorded as a failed attempt, so a unit that kills its
+worker every time stops after the configured retries.
 """
 from __future__ import annotations
 
@@ -204,7 +204,8 @@ class Store:
             for sub in ("units", "partial", "locks", "failures", "logs"):
                 (self.root / sub).mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise StoreError(f"cannot create sweep store {self.root} ({e.strerror}); choose another with --out") from None
+            raise StoreError(f"cannot create sweep store {self.root} ({e.strerror}); "
+                             "choose another with --out") from None
         with self._manifest_lock():
             old = _read_json(self.manifest_path) or {}
             units = dict(old.get("units", {}))
@@ -336,7 +337,8 @@ class Store:
             return None
         write_json(partial / "done.json", done)
         if final.exists():
-            raise StoreError(f"{final} exists although this worker holds the unit's lock; the store was edited by hand?")
+            raise StoreError(f"{final} exists although this worker holds the unit's lock; "
+                             "was the store edited by hand?")
         os.rename(partial, final)
         fd = os.open(final.parent, os.O_RDONLY)
         try:
@@ -367,7 +369,8 @@ class Store:
         lock = self._lock_state(self.lock_path(unit_id)) if locked else None
         if lock is not None and not lock[1]:
             info = lock[0] or {}
-            owner = f"{info.get('host', '?')}:{info.get('pid', '?')}" + (f" job {info['job']}" if info.get("job") else "")
+            job = f" job {info['job']}" if info.get("job") else ""
+            owner = f"{info.get('host', '?')}:{info.get('pid', '?')}{job}"
             return UnitState(unit_id, "running", len(failures), last, owner)
         if len(failures) > retries:
             return UnitState(unit_id, "failed", len(failures), last)

@@ -1,5 +1,7 @@
 """CLIP visual encoders with the study's stage names (SI Modeling Note 2) and a zero-shot ImageNet head.
 
+Built from open_clip's OpenAI configurations (`RN50-quickgelu`, `ViT-B-32-quickgelu`: QuickGELU activations).
+
 The network maps the CLIP-normalised image (B, 3, 224, 224) to zero-shot logits (B, 1000); stages:
 - RN50: stem 64×56×56 (after the stem's average pool), layer1 256×56², layer2 512×28², layer3 1024×14²,
   layer4 2048×7² (fake-ReLU of each layer's last block's final ReLU), attnpool 1024 (the image embedding).
@@ -36,6 +38,8 @@ class CLIPZeroShot(nn.Module):
     def __init__(self, model_name: str, n_classes: int = 1000):
         super().__init__()
         cfg = open_clip.get_model_config(model_name)
+        if cfg is None:
+            raise ValueError(f"open_clip has no model config '{model_name}' (see open_clip.list_models())")
         self.model_name = model_name
         self.clip = CLIP(**cfg)
         self.head = ZeroShotHead(n_classes, cfg["embed_dim"])

@@ -14,7 +14,7 @@ Filters are designed in the 2-D Fourier domain of the zero-padded cochleagram: 2
   Negative rates keep opposite-sign quadrants, i.e. energy that drifts UP in frequency over time (upward FM);
   positive rates respond to downward FM.
 - Applied exactly as sums of separable terms (`SeparableBank`): a temporal pass over the 211 real rows, then a
-  spectral pass over the 390 kept frames — about 3× faster than one 2-D FFT per filter on the 422 × 1170 grid.
+  spectral pass over the 390 kept frames — no 422 × 1170 transform per filter is needed.
 - Order (111 filters): sign −1 block, all 7 scales × 9 rates (every rate-0 / scale-0 combination lives here), then
   sign +1 block, 6 non-zero scales × 8 non-zero rates; scale is the outer loop, rate the inner one. Row 0 is
   (−0, 0): the global DC filter.

@@ -7,7 +7,7 @@ final (794) = Linear(23421 → 794) on the flattened average (random until the s
 Filtering (facts §6): the ×100 cochleagram is zero-padded on the right in time by 780 frames and at the bottom in
 frequency by 211 channels (422 × 1170), transformed with a 2-D FFT, multiplied by each transfer function, inverse
 transformed and cropped to [:211, :390]; only the real part is kept. It is computed from separable terms
-(`filters.SeparableBank`), identical up to float rounding and about 3× faster than one 2-D FFT per filter.
+(`filters.SeparableBank`), identical up to float rounding and cheaper: no 422 × 1170 transform per filter.
 """
 from __future__ import annotations
 
