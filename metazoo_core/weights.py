@@ -12,6 +12,7 @@ Loading never unpickles code: safetensors, or `torch.load(weights_only=True)` fo
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import importlib
 import os
@@ -305,7 +306,10 @@ def load_state_dict(path: Path | str) -> dict[str, Any]:
         except Exception as e:
             raise WeightsError(f"cannot read safetensors file {path}: {e}") from None
     try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        # timm training checkpoints (the dedeswim robust models) keep an argparse Namespace under "args";
+        # allow-listing that plain attribute holder keeps loading free of arbitrary code.
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as e:
         text = " ".join(str(e).split())
         if "weights_only" in text or "Unsupported global" in text or "pickle" in text.lower():

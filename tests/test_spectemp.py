@@ -177,3 +177,19 @@ def test_stage_shapes_on_meta():
     expected = {s.name: tuple(s.shape) for s in get_spec("spectemp").stages}
     assert stage_shapes(model) == expected
     assert expected["average"] == (111, 211, 1) and get_spec("spectemp").stage("average").n_features == 23421
+
+
+def test_study_checkpoint_layout_converts():
+    from metazoo_core.models import build_network
+
+    network = build_network(get_spec("spectemp"))
+    assert set(network.net.state_dict()) == {"backend.classifier.weight", "backend.classifier.bias"}
+    w, b = torch.randn(794, 23421), torch.randn(794)
+    study = {"module.model.1.classification.weight": w, "module.model.1.classification.bias": b,
+             "module.attacker.model.1.classification.weight": torch.zeros(794, 23421),
+             "module.model.1.spectempfilterbank.apply_filt.all_Hts": torch.zeros(111, 422, 1170, 2),
+             "module.model.0.full_rep.rep.Cochleagram.compute_subbands.coch_filters": torch.zeros(211, 20001, 2)}
+    converted = host().manager.hook.metazoo_convert_checkpoint(spec=get_spec("spectemp"), state_dict=study,
+                                                               network=network)
+    network.net.load_state_dict(converted, strict=True)
+    torch.testing.assert_close(network.net.backend.classifier.weight, w)

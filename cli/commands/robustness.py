@@ -132,6 +132,10 @@ def _robustness(
             for m in data.notices:
                 notice(m)
             x, y, rule = data.x, data.y, "folder"
+            if not all(c.isdigit() for c in data.classes):
+                shown = ", ".join(data.classes[:3]) + (", …" if len(data.classes) > 3 else "")
+                notice(f"class folders ({shown}) are not output indices, so labels are their positions "
+                       "0…K-1; name folders by output index (e.g. 281) or use --labels predicted")
         else:
             items, failures = load_items(inputs, spec)
             for m in failures:

@@ -42,11 +42,14 @@ def _load_images(names, spec, say: Say) -> list:
 
 def make_metamers(plan: PlanA, out: Path, say: Say) -> list[dict[str, Any]]:
     """Nulls (OUT/nulls) and metamers (OUT/metamers) for every model; returns the engine's records."""
-    from ..metamer import NullDistribution, build_null, generate_metamers
+    from dataclasses import replace
+
+    from ..metamer import RECIPES, NullDistribution, build_null, generate_metamers
     from ..models import load_model
 
     records: list[dict[str, Any]] = []
     stages = list(plan.stages.values())
+    recipe = replace(RECIPES["feather2023"], init_step=plan.init_step)
     for mid in plan.models:
         t0 = time.time()
         model = load_model(mid)
@@ -71,7 +74,7 @@ def make_metamers(plan: PlanA, out: Path, say: Say) -> list[dict[str, Any]]:
                 loss = f", loss {ev.loss:.3f}" if ev.loss is not None else ""
                 say(f"A {mid} {ev.stage}: step {ev.step}/{ev.total}{loss}")
 
-        recs = generate_metamers(model, inputs, stages, iterations=plan.iterations, blocks=plan.blocks,
+        recs = generate_metamers(model, inputs, stages, recipe=recipe, iterations=plan.iterations, blocks=plan.blocks,
                                  seed=plan.seed, batch_size=plan.batch_size, out_dir=out / "metamers", null=null,
                                  progress=progress)
         records += recs

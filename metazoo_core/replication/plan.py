@@ -2,8 +2,8 @@
 
 Torch-free, so the CLI can print the plan before importing anything heavy. Iterations are per block of the
 feather2023 recipe (normalised-gradient steps, step size 1 halved after every block; facts §1.1); the study used
-3000 × 8 — these runs use far fewer (the only way to fit 2 CPU cores), and the acceptance criteria decide which
-metamers are kept, exactly as in the study.
+3000 × 8 — these runs use far fewer (the only way to fit 2 CPU cores) with a larger first step in Experiment A,
+and the acceptance criteria decide which metamers are kept, exactly as in the study.
 """
 from __future__ import annotations
 
@@ -24,9 +24,12 @@ class PlanA:
     stages: dict[str, str] = field(default_factory=lambda: {"early": "blocks_0", "middle": "blocks_3",
                                                             "late": "blocks_5", "final": "final"})
     """depth label → stage name (the same names in all three models)"""
-    iterations: int = 12
+    iterations: int = 8
     blocks: int = 8
-    null_pairs: int = 200
+    init_step: float = 8.0
+    """first normalised-gradient step (pixel units, halved every block); the study's 1.0 moves an image by at
+    most ~2 × iterations in L2, far too little to reach early-stage metamers in a few dozen steps"""
+    null_pairs: int = 32
     batch_size: int = 8
     seed: int = 0
 
@@ -67,6 +70,6 @@ class Plan:
 FULL = Plan("full", PlanA(), PlanB())
 CI = Plan("ci", PlanA(models=("efficientnet_lite0", "efficientnet_lite1"), images=("chelsea", "rocket", "clock"),
                       null_images=("chelsea", "rocket", "clock", "coffee"),
-                      stages={"early": "blocks_0", "final": "final"}, iterations=2, blocks=2, null_pairs=8),
+                      stages={"early": "blocks_0", "final": "final"}, iterations=2, blocks=2, null_pairs=4),
           PlanB(seeds=(0, 1), epochs=2, train_limit=300, test_per_class=4, metamer_per_class=1, iterations=10, blocks=2,
                 null_pairs=50, robust_eval_steps=3))

@@ -3,7 +3,8 @@
 Outputs (OUT, default docs/replication): results.json (every number of both experiments, the plan, versions and
 wall times), fig_a_recognition.png, fig_a_metamers.png, fig_b_recognition.png, fig_b_metamers.png and results.md
 (the numbers as tables). Heavy artefacts (metamers, nulls, trained weights) go to WORK (default
-runs/replicate-<plan>); re-running with the same WORK resumes finished metamers and trained models.
+runs/replicate-<plan>); re-running with the same WORK resumes finished metamers and trained models. With
+`experiments="a"` or `"b"`, the other experiment's numbers already in OUT/results.json (same plan) are kept.
 """
 from __future__ import annotations
 
@@ -28,10 +29,11 @@ def run_mini(plan: Plan, out: Path, work: Path, say: Say, experiments: str = "ab
 
     out, work = Path(out), Path(work)
     t0 = time.time()
-    results: dict[str, Any] = {"schema": SCHEMA, "plan": plan.name,
-                               "versions": {"metazoo": __version__, "torch": torch.__version__,
-                                            "python": platform.python_version()},
-                               "torch_threads": torch.get_num_threads()}
+    results = _previous(out / "results.json", plan.name)
+    results.update({"schema": SCHEMA, "plan": plan.name,
+                    "versions": {"metazoo": __version__, "torch": torch.__version__,
+                                 "python": platform.python_version()},
+                    "torch_threads": torch.get_num_threads()})
     if "a" in experiments:
         a = experiment_a.run(plan.a, work / "a", say)
         results["experiment_a"] = a
@@ -44,10 +46,24 @@ def run_mini(plan: Plan, out: Path, work: Path, say: Say, experiments: str = "ab
         figures.recognition_b(b, out / "fig_b_recognition.png")
         figures.metamer_examples(_examples_b(b, work / "b"), out / "fig_b_metamers.png", grey=True)
         say(f"B done in {b['wall_time_s']:.0f} s")
-    results["wall_time_s"] = round(time.time() - t0, 1)
+    results["wall_time_s"] = round(sum(results[k]["wall_time_s"] for k in ("experiment_a", "experiment_b")
+                                       if k in results), 1)
     write_json(out / "results.json", results)
     write_text(out / "results.md", summary_markdown(results))
     return results
+
+
+def _previous(path: Path, plan_name: str) -> dict[str, Any]:
+    """The experiments of an earlier run of the same plan in OUT (kept when `--only` reruns the other one)."""
+    import json
+
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(old, dict) or old.get("schema") != SCHEMA or old.get("plan") != plan_name:
+        return {}
+    return {k: old[k] for k in ("experiment_a", "experiment_b") if k in old}
 
 
 def _examples_a(a: dict[str, Any], root: Path) -> list:
@@ -94,12 +110,12 @@ def summary_markdown(results: dict[str, Any]) -> str:
     """The results as Markdown tables (included by docs/replication.md)."""
     lines = [f"# Replication results ({results['plan']} plan)", "",
              f"metazoo {results['versions']['metazoo']}, torch {results['versions']['torch']}; "
-             f"total wall time {results['wall_time_s'] / 60:.1f} min.", ""]
+             f"wall time of the experiments {results['wall_time_s'] / 60:.1f} min.", ""]
     a = results.get("experiment_a")
     if a:
         p = a["plan"]
         lines += ["## Experiment A — EfficientNet-Lite0/1/2", "",
-                  f"feather2023 recipe, {p['iterations']} steps × {p['blocks']} blocks; null: {p['null_pairs']} "
+                  f"feather2023 recipe, {p['iterations']} steps × {p['blocks']} blocks, first step {p['init_step']:g}; null: {p['null_pairs']} "
                   f"augmented pairs of {len(p['null_images'])} photos; {len(p['images'])} photos; "
                   f"wall time {a['wall_time_s'] / 60:.1f} min.", "",
                   "| generating model | stage | accepted | self (95% CI) | other models (95% CI) |",
