@@ -36,7 +36,8 @@ BUILTIN_IMAGES = {
     "grass": ("grass", None),
     "gravel": ("gravel", None),
 }
-DEFAULT_BUILTIN = ["chelsea", "coffee", "rocket", "astronaut", "horse", "camera", "motorcycle", "clock"]
+DEFAULT_BUILTIN = ["chelsea", "coffee", "rocket", "astronaut", "camera", "motorcycle", "clock", "coins"]
+"""The default natural photos (`builtin`): real photographs, not silhouettes or textures."""
 
 
 @dataclass
@@ -56,7 +57,9 @@ def builtin_array(name: str) -> np.ndarray:
     arr = getattr(skimage.data, BUILTIN_IMAGES[name][0])()
     if isinstance(arr, tuple):  # stereo pairs: the left view
         arr = arr[0]
-    if arr.dtype != np.uint8:
+    if arr.dtype == bool:  # the horse silhouette
+        arr = arr.astype(np.uint8) * 255
+    elif arr.dtype != np.uint8:
         arr = (255 * (arr - arr.min()) / max(float(arr.max() - arr.min()), 1e-12)).astype(np.uint8)
     return arr
 

@@ -115,9 +115,9 @@ def summary_markdown(results: dict[str, Any]) -> str:
     if a:
         p = a["plan"]
         lines += ["## Experiment A — EfficientNet-Lite0/1/2", "",
-                  f"feather2023 recipe, {p['iterations']} steps × {p['blocks']} blocks, first step {p['init_step']:g}; null: {p['null_pairs']} "
-                  f"augmented pairs of {len(p['null_images'])} photos; {len(p['images'])} photos; "
-                  f"wall time {a['wall_time_s'] / 60:.1f} min.", "",
+                  f"feather2023 recipe, {p['iterations']} steps × {p['blocks']} blocks, first step "
+                  f"{p['init_step']:g}; null: {p['null_pairs']} augmented pairs of {len(p['null_images'])} photos; "
+                  f"{len(p['images'])} photos; wall time {a['wall_time_s'] / 60:.1f} min.", "",
                   "| generating model | stage | accepted | self (95% CI) | other models (95% CI) |",
                   "|---|---|---|---|---|"]
         for r in a["table"]:
