@@ -82,6 +82,21 @@ def test_digit_network_stage_shapes_match_its_spec_and_relu_stages_are_nonnegati
     assert float(x.grad.abs().sum()) > 0
 
 
+def test_pixel_observers_recognise_held_out_digits_and_skip_nothing_of_their_own():
+    import torch
+
+    from metazoo_core.replication.digits import load_digits_split
+    from metazoo_core.replication.experiment_b import PIXEL_OBSERVERS, pixel_observers
+
+    train, held = load_digits_split(test_per_class=20)
+    observers = pixel_observers(train)
+    assert list(observers) == list(PIXEL_OBSERVERS)
+    for name, decide in observers.items():
+        accuracy = float((torch.tensor(decide(held.x)) == held.y).float().mean())
+        assert accuracy >= 0.8, name  # chance is 0.1; pixels flattened in the wrong order would fail
+        assert decide(held.x[:1] * 0 + 0.5) in ([c] for c in range(10))
+
+
 def test_anova_rows_leave_out_stages_without_both_conditions_and_state_the_direction():
     import pandas as pd
 
@@ -162,4 +177,9 @@ def test_replicate_mini_ci_runs_end_to_end(cli, tmp_path):
             assert row["main"]["df1"] == 1 and row["main"]["df2"] == row["n_subjects"] - 1
             assert row["n_subjects"] == n_models
             assert 0 <= row["main"]["p"] <= 1 and 0 <= row["permutation"]["p"] <= 1
+    pixels = b["pixel_observers"]
+    assert len(pixels["observers"]) == 6
+    for row in pixels["anova"].values():
+        if "main" in row:
+            assert (row["main"]["df1"], row["main"]["df2"]) == (1, 5)
     assert (work / "b" / "models" / "digits_adversarial_s0" / "weights.safetensors").is_file()

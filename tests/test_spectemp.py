@@ -126,6 +126,8 @@ def test_code_variant_and_short_blocks():
     assert int(code.mask(6, 0).sum()) == 15 and code.mask(7, 0) is None  # the last block uses all filters
     short = CoarseToFine(iterations=300)
     assert short.period == 40 and int(short.mask(0, 40).sum()) == 41 and short.mask(0, 280) is None
+    tiny = CoarseToFine(iterations=3)
+    assert int(tiny.mask(0, 1).sum()) == 41 and tiny.mask(0, 2) is None  # the block still ends on all filters
     assert CoarseToFine().mask(0, 0).shape == (111, 1, 1)
 
 

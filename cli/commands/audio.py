@@ -10,23 +10,28 @@ from ..console import notice, out, print_json
 
 
 def _cochleagram(
-    sound: str = typer.Argument(..., help="WAV/FLAC/OGG file or builtin:NAME (see `metazoo cochleagram --list`)"),
+    sound: str = typer.Argument(..., help="WAV/FLAC/OGG file, or builtin:NAME for a bundled spoken word "
+                                          "(apple, water, seven, …)"),
     out_png: Optional[Path] = typer.Option(None, "--out", help="PNG to draw (default: <name>_cochleagram.png)"),
     save_array: Optional[Path] = typer.Option(None, "--save-array", help="also save the (211, 390) array as .npy"),
     as_json: bool = typer.Option(False, "--json", help="print a JSON summary on stdout"),
 ) -> None:
     """Cochleagram of a sound as the study's audio models see it: 2 s at 20 kHz, RMS 0.1 → 211 channels × 390 frames."""
     from metazoo_core.errors import InputError
+    from metazoo_core.fileio import check_writable
     from metazoo_core.io.audio import STUDY_INPUT, load_sound
 
+    if out_png is not None and out_png.suffix.lower() != ".png":
+        raise InputError(f"--out {out_png}: the picture is written as PNG; give a path ending in .png")
+    if save_array is not None and save_array.suffix != ".npy":
+        raise InputError(f"--save-array {save_array}: arrays are saved as .npy; give a path ending in .npy")
     item = load_sound(sound, STUDY_INPUT)  # checked before torch is imported: a bad file fails fast
     for n in item.notices:
         notice(n)
     png = out_png or Path(f"{item.name}_cochleagram.png")
-    if png.suffix.lower() != ".png":
-        raise InputError(f"--out {png}: the picture is written as PNG; give a path ending in .png")
-    if save_array is not None and save_array.suffix != ".npy":
-        raise InputError(f"--save-array {save_array}: arrays are saved as .npy; give a path ending in .npy")
+    for target in (png, save_array):
+        if target is not None:
+            check_writable(target.parent)
     import torch
 
     from metazoo_core.audio.cochleagram import Cochleagram

@@ -48,7 +48,8 @@ def builtin_sound_names() -> list[str]:
 def builtin_sound_path(name: str) -> Path:
     path = _sounds_dir() / f"{name}.wav"
     if not path.is_file():
-        raise InputError(f"unknown built-in sound '{name}'; choose from {', '.join(builtin_sound_names()) or '(none installed)'}")
+        known = ", ".join(builtin_sound_names()) or "(none installed)"
+        raise InputError(f"unknown built-in sound '{name}'; choose from {known}")
     return path
 
 

@@ -70,9 +70,10 @@ def flat_mask(schedule: UnitSchedule | None, block: int, step: int, stage_shape:
 
 def relative_loss(acts: Tensor, target: Tensor, mask: Tensor | None, target_norm: Tensor | None) -> Tensor:
     """(B, N) activations and targets → (B,) ‖m⊙(a − t)‖₂ / ‖m⊙t‖₂ (m = 1 without a mask)."""
+    # sqrt(Σ d²) rather than .norm(): the same value, and its backward is two elementwise passes cheaper
     if mask is None:
-        return (acts - target).norm(dim=1) / target_norm
-    return ((acts - target) * mask).norm(dim=1) / (target * mask).norm(dim=1)
+        return (acts - target).square().sum(dim=1).sqrt() / target_norm
+    return ((acts - target) * mask).square().sum(dim=1).sqrt() / (target * mask).norm(dim=1)
 
 
 def range_penalty(x: Tensor, lo: float, hi: float) -> Tensor:

@@ -8,7 +8,9 @@ of the metamer equal to that of the original). Then every model classifies every
 
 Summary per (generating model, stage): the generating model's own accuracy, and the "other models" accuracy —
 per metamer the fraction of the two other models that recognise it, averaged over metamers, with a 95 %
-bootstrap CI over metamers. Pooled over generating models: early vs final stage and their difference.
+bootstrap CI over metamers; next to it the same models' recognition of the natural photos behind those metamers
+(only photos whose metamer was accepted enter a stage's mean, so each stage has its own natural baseline).
+Pooled over generating models: early vs final stage and their difference.
 """
 from __future__ import annotations
 
@@ -97,26 +99,33 @@ def summarise(plan: PlanA, records: list[dict[str, Any]], trials: list[dict[str,
             per_item.setdefault(key, []).append(float(t["correct"]))
     table: list[dict[str, Any]] = []
     pooled: dict[str, list[float]] = {}
+    pooled_natural: dict[str, list[float]] = {}
     for gen in plan.models:
         for stage in [NATURAL, *plan.stages.values()]:
             keys = sorted(k for k in per_item if k[0] == gen and k[1] == stage)
             others = [float(np.mean(per_item[k])) for k in keys]
+            natural_same = [float(np.mean(per_item[(gen, NATURAL, k[2])])) for k in keys
+                            if (gen, NATURAL, k[2]) in per_item]
             own = [self_item[k] for k in keys if k in self_item]
             recs = [r for r in records if r["model"] == gen and r["stage"] == stage]
             row = {"generator": gen, "stage": stage, "depth": depth.get(stage, NATURAL),
                    "generated": len(recs) if stage != NATURAL else None,
                    "accepted": sum(bool(r["passed"]) for r in recs) if stage != NATURAL else None,
-                   "self": mean_ci(own), "others": mean_ci(others)}
+                   "self": mean_ci(own), "others": mean_ci(others),
+                   "others_on_same_photos": mean_ci(natural_same)}
             if recs:
                 row["median_measures"] = {m: float(np.median([r["measures"][stage][m] for r in recs]))
                                           for m in ("spearman", "pearson", "snr_db")}
                 row["null_max"] = recs[0]["null"]["max"] if recs[0].get("null") else None
             table.append(row)
             pooled.setdefault(stage, []).extend(others)
+            pooled_natural.setdefault(stage, []).extend(natural_same)
     early, final = plan.stages.get("early"), plan.stages.get("final")
     pooled_rows = {depth.get(s, NATURAL): mean_ci(v) for s, v in pooled.items()}
+    pooled_same = {depth.get(s, NATURAL): mean_ci(v) for s, v in pooled_natural.items()}
     contrast = difference_ci(pooled.get(early, []), pooled.get(final, [])) if early and final else None
-    return {"table": table, "pooled_others": pooled_rows, "early_minus_final": contrast}
+    return {"table": table, "pooled_others": pooled_rows, "pooled_others_natural_same_photos": pooled_same,
+            "early_minus_final": contrast}
 
 
 def run(plan: PlanA, out: Path, say: Say) -> dict[str, Any]:

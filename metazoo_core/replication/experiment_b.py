@@ -9,7 +9,9 @@
 3. Every model classifies every accepted metamer of every OTHER model, from the saved PNG (8-bit, as the study's
    network–network evaluation). Correct = the digit's true label. The "subjects" of the repeated-measures
    ANOVA are the recognising models: per recogniser, the proportion correct for each (training type, stage),
-   over all accepted metamers of the other models of that type.
+   over all accepted metamers of the other models of that type. Secondary analysis: the same with six
+   pixel-space classifiers (nearest neighbours, nearest class mean, logistic regression, LDA, RBF SVM) as the
+   observers — observers without the CNNs' learned invariances.
 4. SI Table 2 form: `model_comparison_anova` (within factors training type × stage) for adversarial vs standard
    and adversarial vs random; the training-type main effect (and the interaction) with F, p and partial η², plus
    a permutation test of the main effect.
@@ -54,12 +56,20 @@ def train_models(plan: PlanB, train_set, held_out, out: Path, say: Say) -> tuple
                               lr_step_epochs=max(1, (2 * plan.epochs) // 3), eval_steps=plan.robust_eval_steps,
                               checkpoint_every=0, perturbation=pert)
             t0 = time.time()
-            summary = train(trainee, train_set, cfg, out / "models" / mid, eval_data=held_out,
-                            meta={"model": mid, "kind": kind, "seed": seed})
+            summary = _finished(out / "models" / mid, cfg)
+            if summary is None:
+                summary = train(trainee, train_set, cfg, out / "models" / mid, eval_data=held_out,
+                                meta={"model": mid, "kind": kind, "seed": seed})
+                ev = summary["evaluation"]
+                if "adversarial_accuracy" not in ev:
+                    ev["adversarial_accuracy"] = robust_accuracy(trainee, held_out, "l2", plan.eps,
+                                                                 plan.robust_eval_steps)
+                    write_json(out / "models" / mid / "train.json", summary)
+            else:
+                from safetensors.torch import load_file
+
+                model.net.load_state_dict(load_file(str(out / "models" / mid / "weights.safetensors")))
             ev = summary["evaluation"]
-            if "adversarial_accuracy" not in ev:
-                ev["adversarial_accuracy"] = robust_accuracy(trainee, held_out, "l2", plan.eps,
-                                                             plan.robust_eval_steps)
             model.requires_grad_(False)
             model.eval()
             models[mid] = model
@@ -72,6 +82,21 @@ def train_models(plan: PlanB, train_set, held_out, out: Path, say: Say) -> tuple
     return models, summaries
 
 
+def _finished(folder: Path, cfg) -> dict[str, Any] | None:
+    """The summary of a finished training run in `folder` with the same settings (weights and evaluation
+    saved), or None: resuming then reuses the weights instead of re-evaluating them."""
+    import json
+    from dataclasses import asdict
+
+    try:
+        summary = json.loads((folder / "train.json").read_text())
+    except (OSError, ValueError):
+        return None
+    done = summary.get("config") == json.loads(json.dumps(asdict(cfg))) and \
+        "adversarial_accuracy" in summary.get("evaluation", {}) and (folder / "weights.safetensors").is_file()
+    return summary if done else None
+
+
 def _read_png(path: Path) -> torch.Tensor:
     from PIL import Image
 
@@ -81,7 +106,10 @@ def _read_png(path: Path) -> torch.Tensor:
 
 def make_metamers(plan: PlanB, models: dict, train_set, held_out, out: Path, say: Say) -> list[dict[str, Any]]:
     """Nulls and metamers for every model; one row per (model, input, stage) with acceptance and the PNG path."""
+    from safetensors.torch import load_file
+
     from ..metamer import NullDistribution, build_null, generate_metamers
+    from ..metamer.null import NullError
 
     inputs = metamer_inputs(held_out, plan.metamer_per_class)
     labels = {x.name: int(x.name.rsplit("_", 1)[1]) for x in inputs}
@@ -95,7 +123,7 @@ def make_metamers(plan: PlanB, models: dict, train_set, held_out, out: Path, say
             null = NullDistribution.load(null_path)
             try:
                 null.check_model(model)
-            except Exception:  # stale null from other weights: rebuild
+            except NullError:  # a null of other weights (the model was retrained): rebuild
                 null = None
         if null is None:
             null = build_null(model, pool, pairs=plan.null_pairs, seed=0, augment=False, batch_size=256)
@@ -108,8 +136,6 @@ def make_metamers(plan: PlanB, models: dict, train_set, held_out, out: Path, say
         by_name = {x.name: k for k, x in enumerate(inputs)}
         for rec in records:
             folder = out / "metamers" / mid / rec["input"]["folder"] / rec["stage"]
-            from safetensors.torch import load_file
-
             x = load_file(str(folder / "metamer.safetensors"))["metamer"]
             with torch.no_grad():
                 own_metamer = int(model.logits(x[None]).argmax(1))
@@ -125,9 +151,50 @@ def make_metamers(plan: PlanB, models: dict, train_set, held_out, out: Path, say
     return rows
 
 
-def recognise(models: dict, rows: list[dict[str, Any]], held_out, plan: PlanB) -> list[dict[str, Any]]:
-    """Trials {recogniser, generator, kind, stage, input, correct}: every model on every accepted metamer of the
-    other models (PNG), and on the held-out metamer inputs themselves (stage "natural")."""
+Decide = Callable[[torch.Tensor], list]
+"""An observer: images (N, 1, 16, 16) in [0, 1] → N predicted digit labels."""
+
+
+def cnn_observers(models: dict) -> dict[str, Decide]:
+    """The trained networks as observers (argmax of the 10 logits)."""
+    def decide(model) -> Decide:
+        def run(x: torch.Tensor) -> list:
+            with torch.no_grad():
+                return model.logits(x).argmax(1).tolist()
+        return run
+
+    return {mid: decide(m) for mid, m in models.items()}
+
+
+PIXEL_OBSERVERS = ("pixel_1nn", "pixel_5nn", "pixel_nearest_mean", "pixel_logistic", "pixel_lda", "pixel_svm_rbf")
+
+
+def pixel_observers(train_set) -> dict[str, Decide]:
+    """Classifiers on raw pixels (scikit-learn, fitted on the training digits): observers that share none of the
+    CNNs' learned invariances — a crude stand-in for the study's human observers (secondary analysis)."""
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KNeighborsClassifier, NearestCentroid
+    from sklearn.svm import SVC
+
+    makers = {"pixel_1nn": lambda: KNeighborsClassifier(1), "pixel_5nn": lambda: KNeighborsClassifier(5),
+              "pixel_nearest_mean": NearestCentroid, "pixel_logistic": lambda: LogisticRegression(max_iter=3000),
+              "pixel_lda": LinearDiscriminantAnalysis, "pixel_svm_rbf": lambda: SVC(gamma="scale")}
+    import warnings
+
+    X, y = train_set.x.flatten(1).numpy(), train_set.y.numpy()
+    out: dict[str, Decide] = {}
+    for name in PIXEL_OBSERVERS:
+        with warnings.catch_warnings():  # NearestCentroid notes the constant border pixels; harmless
+            warnings.simplefilter("ignore", UserWarning)
+            clf = makers[name]().fit(X, y)
+        out[name] = lambda x, clf=clf: [int(v) for v in clf.predict(x.flatten(1).numpy())]
+    return out
+
+
+def recognise(observers: dict[str, Decide], rows: list[dict[str, Any]], held_out, plan: PlanB) -> list[dict]:
+    """Trials {recogniser, generator, kind, stage, input, correct}: every observer on every accepted metamer (PNG)
+    except its own, and on the held-out metamer inputs themselves (stage "natural"); correct = true digit."""
     kinds = {model_id(k, s): k for k in plan.kinds for s in plan.seeds}
     accepted = [r for r in rows if r["accepted"]]
     images = torch.stack([_read_png(Path(r["png"])) for r in accepted]) if accepted else None
@@ -135,10 +202,9 @@ def recognise(models: dict, rows: list[dict[str, Any]], held_out, plan: PlanB) -
     natural = torch.stack([x.tensor for x in inputs])
     natural_labels = [int(x.name.rsplit("_", 1)[1]) for x in inputs]
     trials = []
-    for rid, model in models.items():
-        with torch.no_grad():
-            nat = model.logits(natural).argmax(1).tolist()
-            dec = model.logits(images).argmax(1).tolist() if images is not None else []
+    for rid, decide in observers.items():
+        nat = decide(natural)
+        dec = decide(images) if images is not None else []
         for x, d, y in zip(inputs, nat, natural_labels):
             trials.append({"recogniser": rid, "generator": None, "kind": NATURAL, "stage": NATURAL,
                            "input": x.name, "correct": float(d == y)})
@@ -148,6 +214,13 @@ def recognise(models: dict, rows: list[dict[str, Any]], held_out, plan: PlanB) -
             trials.append({"recogniser": rid, "generator": r["model"], "kind": kinds[r["model"]],
                            "stage": r["stage"], "input": r["input"], "correct": float(d == r["label"])})
     return trials
+
+
+def analyse(trials: list[dict[str, Any]], plan: PlanB) -> dict[str, Any]:
+    """Curves, SI Table 2 rows and the per-subject table of one set of observers."""
+    table = subject_table(trials, plan)
+    return {"observers": sorted({t["recogniser"] for t in trials}), "curves": curves(trials, plan),
+            "anova": anova_rows(table, plan), "subject_table": table.to_dict(orient="records")}
 
 
 def subject_table(trials: list[dict[str, Any]], plan: PlanB):
@@ -254,15 +327,14 @@ def run(plan: PlanB, out: Path, say: Say) -> dict[str, Any]:
     say(f"B data: {len(train_set)} training digits, {len(held_out)} held out (16×16)")
     models, training = train_models(plan, train_set, held_out, out, say)
     rows = make_metamers(plan, models, train_set, held_out, out, say)
-    trials = recognise(models, rows, held_out, plan)
-    table = subject_table(trials, plan)
+    networks = analyse(recognise(cnn_observers(models), rows, held_out, plan), plan)
+    pixels = analyse(recognise(pixel_observers(train_set), rows, held_out, plan), plan)
     result = {
         "plan": {k: (list(v) if isinstance(v, tuple) else v) for k, v in plan.__dict__.items()},
         "dataset": {"name": "scikit-learn digits (UCI optdigits), 8×8 → 16×16 bilinear", "train": len(train_set),
                     "held_out": len(held_out)},
         "stages": STAGES, "training": training, "acceptance": acceptance(rows, plan),
-        "curves": curves(trials, plan), "anova": anova_rows(table, plan),
-        "subject_table": table.to_dict(orient="records"),
+        **networks, "pixel_observers": pixels,
         "metamers": [{k: v for k, v in r.items() if k != "png"} | {"png": str(Path(r["png"]).relative_to(out))}
                      for r in rows],
         "wall_time_s": round(time.time() - t0, 1),

@@ -46,22 +46,27 @@ def recognition_a(result: dict[str, Any], path: Path) -> Path:
 
 
 def recognition_b(result: dict[str, Any], path: Path) -> Path:
-    """Recognition of each training type's metamers by the other models, per stage (mean ± SEM over
-    recognising models)."""
-    fig = _figure(5.2, 3.4)
-    ax = fig.add_subplot()
-    for kind, rows in result["curves"].items():
-        colour, ls = KIND_STYLE.get(kind, ("0.3", "-"))
-        x = np.arange(len(rows))
-        m = np.array([np.nan if r["mean"] is None else r["mean"] for r in rows], dtype=float)
-        e = np.array([0.0 if r["sem"] is None else r["sem"] for r in rows], dtype=float)
-        ax.errorbar(x, m, yerr=e, color=colour, ls=ls, marker="o", ms=4, capsize=2, label=kind)
-        ax.set_xticks(x, [r["stage"] for r in rows], fontsize=8)
-    ax.axhline(0.1, color="0.7", ls=":", lw=0.8)
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_ylabel("proportion recognised by other models")
-    ax.set_xlabel("metamer generation stage")
-    ax.legend(fontsize=8, frameon=False)
+    """Recognition of each training type's metamers per stage (mean ± SEM over observers): by the other trained
+    networks (left) and, when present, by the pixel-space classifiers (right)."""
+    panels = [("observers: the other trained CNNs", result["curves"])]
+    if result.get("pixel_observers"):
+        panels.append(("observers: pixel-space classifiers", result["pixel_observers"]["curves"]))
+    fig = _figure(4.6 * len(panels), 3.4)
+    axes = np.atleast_1d(fig.subplots(1, len(panels), sharey=True))
+    for ax, (title, curves) in zip(axes, panels):
+        for kind, rows in curves.items():
+            colour, ls = KIND_STYLE.get(kind, ("0.3", "-"))
+            x = np.arange(len(rows))
+            m = np.array([np.nan if r["mean"] is None else r["mean"] for r in rows], dtype=float)
+            e = np.array([0.0 if r["sem"] is None else r["sem"] for r in rows], dtype=float)
+            ax.errorbar(x, m, yerr=e, color=colour, ls=ls, marker="o", ms=4, capsize=2, label=kind)
+            ax.set_xticks(x, [r["stage"] for r in rows], fontsize=8)
+        ax.axhline(0.1, color="0.7", ls=":", lw=0.8)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("metamer generation stage")
+    axes[0].set_ylim(-0.02, 1.02)
+    axes[0].set_ylabel("proportion recognised")
+    axes[0].legend(fontsize=8, frameon=False, loc="lower left")
     return _save(fig, path)
 
 

@@ -29,11 +29,10 @@ def run_mini(plan: Plan, out: Path, work: Path, say: Say, experiments: str = "ab
 
     out, work = Path(out), Path(work)
     t0 = time.time()
-    results = _previous(out / "results.json", plan.name)
-    results.update({"schema": SCHEMA, "plan": plan.name,
-                    "versions": {"metazoo": __version__, "torch": torch.__version__,
-                                 "python": platform.python_version()},
-                    "torch_threads": torch.get_num_threads()})
+    results: dict[str, Any] = {"schema": SCHEMA, "plan": plan.name,
+                               "versions": {"metazoo": __version__, "torch": torch.__version__,
+                                            "python": platform.python_version()},
+                               "torch_threads": torch.get_num_threads()}
     if "a" in experiments:
         a = experiment_a.run(plan.a, work / "a", say)
         results["experiment_a"] = a
@@ -46,6 +45,7 @@ def run_mini(plan: Plan, out: Path, work: Path, say: Say, experiments: str = "ab
         figures.recognition_b(b, out / "fig_b_recognition.png")
         figures.metamer_examples(_examples_b(b, work / "b"), out / "fig_b_metamers.png", grey=True)
         say(f"B done in {b['wall_time_s']:.0f} s")
+    results = {**_previous(out / "results.json", plan.name), **results}
     results["wall_time_s"] = round(sum(results[k]["wall_time_s"] for k in ("experiment_a", "experiment_b")
                                        if k in results), 1)
     write_json(out / "results.json", results)
@@ -118,15 +118,19 @@ def summary_markdown(results: dict[str, Any]) -> str:
                   f"feather2023 recipe, {p['iterations']} steps × {p['blocks']} blocks, first step "
                   f"{p['init_step']:g}; null: {p['null_pairs']} augmented pairs of {len(p['null_images'])} photos; "
                   f"{len(p['images'])} photos; wall time {a['wall_time_s'] / 60:.1f} min.", "",
-                  "| generating model | stage | accepted | self (95% CI) | other models (95% CI) |",
-                  "|---|---|---|---|---|"]
+                  "| generating model | stage | accepted | self (95% CI) | other models (95% CI) | "
+                  "other models on the same natural photos |",
+                  "|---|---|---|---|---|---|"]
         for r in a["table"]:
             acc = "–" if r["generated"] is None else f"{r['accepted']}/{r['generated']}"
             stage = r["stage"] if r["stage"] == "natural" else f"{r['depth']} ({r['stage']})"
-            lines.append(f"| {r['generator']} | {stage} | {acc} | {_ci(r['self'])} | {_ci(r['others'])} |")
+            same = _ci(r["others_on_same_photos"]) if r["stage"] != "natural" else ""
+            lines.append(f"| {r['generator']} | {stage} | {acc} | {_ci(r['self'])} | {_ci(r['others'])} | {same} |")
         lines += ["", "Pooled over generating models (recognition by the other models):", "",
-                  "| stage | other models (95% CI) |", "|---|---|"]
-        lines += [f"| {k} | {_ci(v)} |" for k, v in a["pooled_others"].items()]
+                  "| stage | metamers (95% CI) | the same natural photos (95% CI) |", "|---|---|---|"]
+        same_photos = a["pooled_others_natural_same_photos"]
+        lines += [f"| {k} | {_ci(v)} | {_ci(same_photos[k]) if k != 'natural' else ''} |"
+                  for k, v in a["pooled_others"].items()]
         c = a.get("early_minus_final")
         if c:
             lines += ["", f"Early − final: {c['diff']:+.2f} [{c['lo']:+.2f}, {c['hi']:+.2f}] "
@@ -142,31 +146,40 @@ def summary_markdown(results: dict[str, Any]) -> str:
                   "| model | held-out accuracy | accuracy under L2 PGD |", "|---|---|---|"]
         for mid, t in b["training"].items():
             lines.append(f"| {mid} | {t['clean_accuracy']:.3f} | {t['adversarial_accuracy']:.3f} |")
-        lines += ["", "Recognition by the other models (mean ± SEM over recognising models; accepted metamers / "
-                      "generated):", "", "| stage | " + " | ".join(b["curves"]) + " |",
-                  "|---|" + "---|" * len(b["curves"])]
-        stages = [r["stage"] for r in next(iter(b["curves"].values()))]
-        for i, s in enumerate(stages):
-            cells = []
-            for kind, rows in b["curves"].items():
-                r = rows[i]
-                val = "–" if r["mean"] is None else f"{r['mean']:.3f}" + (f" ± {r['sem']:.3f}" if r["sem"] else "")
-                if s != "natural":
-                    acc = b["acceptance"][kind][s]
-                    val += f" ({acc['accepted']}/{acc['generated']})"
-                cells.append(val)
-            lines.append(f"| {s} | " + " | ".join(cells) + " |")
-        lines += ["", "SI Table 2 form (repeated-measures ANOVA, subjects = recognising models, within factors "
-                      "training type × stage):", "",
-                  "| Model 1 | Model 2 | F-stat | p-value | effect size | interaction | permutation p | direction |",
-                  "|---|---|---|---|---|---|---|---|"]
-        for row in b["anova"].values():
-            if "main" not in row:
-                lines.append(f"| {row['model_1']} | {row['model_2']} | {row.get('error', 'not computed')} |||||| ")
-                continue
-            inter = row["interaction"]
-            it = f"F({inter['df1']},{inter['df2']})={inter['F']:.2f}, p={inter['p']:.2g}" if inter else "–"
-            f = row["formatted"]
-            lines.append(f"| {row['model_1']} | {row['model_2']} | {f['F']} | {f['p']} | {f['effect_size']} | {it} | "
-                         f"{row['permutation']['p']:.3g} | {row['direction']} |")
+        lines += _b_tables(b, "the other trained CNNs", b)
+        if b.get("pixel_observers"):
+            lines += _b_tables(b, "pixel-space classifiers (secondary analysis)", b["pixel_observers"])
     return "\n".join(lines) + "\n"
+
+
+def _b_tables(b: dict[str, Any], who: str, part: dict[str, Any]) -> list[str]:
+    """Experiment B's recognition table and SI Table 2 rows for one set of observers."""
+    lines = ["", f"### Observers: {who}", "", f"Observers: {', '.join(part['observers'])}.", "",
+             "Proportion recognised (mean ± SEM over observers; accepted metamers / generated):", "",
+             "| stage | " + " | ".join(part["curves"]) + " |", "|---|" + "---|" * len(part["curves"])]
+    stages = [r["stage"] for r in next(iter(part["curves"].values()))]
+    for i, s in enumerate(stages):
+        cells = []
+        for kind, rows in part["curves"].items():
+            r = rows[i]
+            val = "–" if r["mean"] is None else f"{r['mean']:.3f}" + (f" ± {r['sem']:.3f}" if r["sem"] else "")
+            if s != "natural":
+                acc = b["acceptance"][kind][s]
+                val += f" ({acc['accepted']}/{acc['generated']})"
+            cells.append(val)
+        lines.append(f"| {s} | " + " | ".join(cells) + " |")
+    lines += ["", "SI Table 2 form (repeated-measures ANOVA, subjects = observers, within factors training type × "
+                  "stage):", "",
+              "| Model 1 | Model 2 | F-stat | p-value | effect size | interaction | permutation p | direction |",
+              "|---|---|---|---|---|---|---|---|"]
+    for row in part["anova"].values():
+        if "main" not in row:
+            lines.append(f"| {row['model_1']} | {row['model_2']} | {row.get('error', 'not computed')} |||||")
+            continue
+        inter = row["interaction"]
+        it = f"F({inter['df1']},{inter['df2']})={inter['F']:.2f}, p={inter['p']:.2g}" if inter else "–"
+        f = row["formatted"]
+        left = f" (stages left out: {', '.join(row['stages_left_out'])})" if row["stages_left_out"] else ""
+        lines.append(f"| {row['model_1']} | {row['model_2']}{left} | {f['F']} | {f['p']} | {f['effect_size']} | "
+                     f"{it} | {row['permutation']['p']:.3g} | {row['direction']} |")
+    return lines

@@ -2,8 +2,8 @@
 
 Set n (0 … 6) holds every filter whose |temporal rate| ≤ TEMPORAL_CUTOFFS[n] OR spectral scale ≤
 SPECTRAL_CUTOFFS[n] (15, 41, 63, 81, 95, 105, 111 filters). Within a block of `iterations` steps the set index
-grows by one every `period` steps (400 of 3000 in the study; scaled proportionally for shorter blocks) and the
-last steps of the block (200 of 3000: from 7·period on) use all filters.
+grows by one every `period` steps (400 of 3000 in the study; scaled proportionally for shorter blocks); the last
+set is all 111 filters, and the last `tail` steps of every block (200 of 3000, at least 1) always use all filters.
 
 variant "seed" (default; SI text): every block follows this ramp, at every stage with a filter axis
     (filtered_signal, power, average).
@@ -12,6 +12,7 @@ variant "code" (facts §1.5, the released scripts): the ramp in blocks 1 … n�
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Literal
 
@@ -21,15 +22,18 @@ from .filters import filter_table
 
 TEMPORAL_CUTOFFS_HZ = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 SPECTRAL_CUTOFFS_CYC_PER_ERB = (0.0, 0.0625, 0.125, 0.25, 0.5, 1.0, 2.0)
-STUDY_ITERATIONS, STUDY_PERIOD = 3000, 400
+STUDY_ITERATIONS, STUDY_PERIOD, STUDY_TAIL = 3000, 400, 200
 STAGES = {"seed": ("filtered_signal", "power", "average"), "code": ("filtered_signal", "power")}
 
 
+@functools.lru_cache(maxsize=1)
 def filter_sets() -> np.ndarray:
-    """(7, 111) bool: membership of each filter in each cumulative set."""
+    """(7, 111) bool: membership of each filter in each cumulative set (read-only)."""
     table = filter_table()
     rate, scale = np.abs(table[:, 0]), table[:, 1]
-    return np.stack([(rate <= t) | (scale <= s) for t, s in zip(TEMPORAL_CUTOFFS_HZ, SPECTRAL_CUTOFFS_CYC_PER_ERB)])
+    sets = np.stack([(rate <= t) | (scale <= s) for t, s in zip(TEMPORAL_CUTOFFS_HZ, SPECTRAL_CUTOFFS_CYC_PER_ERB)])
+    sets.setflags(write=False)
+    return sets
 
 
 @dataclass(frozen=True)
@@ -48,13 +52,17 @@ class CoarseToFine:
     def period(self) -> int:
         return max(1, round(self.iterations * STUDY_PERIOD / STUDY_ITERATIONS))
 
+    @property
+    def tail(self) -> int:
+        """Steps at the end of each block that always use all filters (200 of 3000; at least 1)."""
+        return max(1, round(self.iterations * STUDY_TAIL / STUDY_ITERATIONS))
+
     def set_index(self, block: int, step: int) -> int | None:
         """0 … 6, or None when all filters count at this step."""
         if self.variant == "code" and block == self.blocks - 1:
             return None
-        n_sets = len(TEMPORAL_CUTOFFS_HZ)
         index = step // self.period
-        if index >= n_sets - 1:
+        if index >= len(TEMPORAL_CUTOFFS_HZ) - 1 or step >= self.iterations - self.tail:
             return None
         return index
 
