@@ -59,12 +59,18 @@ def load_model(model: str | ModelSpec, pretrained: bool = True, weights: str | N
     """A ready `StagedModel`: frozen, eval mode, on `device`.
 
     pretrained: load the registry's (or the overriding `weights`) checkpoint; False keeps the family's
-        initialisation (random weights for learned networks, constructed filters for hand-built ones).
+        initialisation (random weights for learned networks, constructed filters for hand-built ones), drawn
+        from torch's generator seeded with 0, so every process gets the same network (the caller's RNG state
+        is left untouched).
     """
     from .stages import StagedModel
 
+    import torch
+
     spec = _host(plugin_host).registry.get(model) if isinstance(model, str) else model
-    network = build_network(spec, device="meta" if device == "meta" else "cpu", plugin_host=plugin_host)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)  # random/constructed weights are the same in every process
+        network = build_network(spec, device="meta" if device == "meta" else "cpu", plugin_host=plugin_host)
     sha = source = None
     if pretrained and device != "meta" and (weights or spec.weights.source):
         sha, source = load_weights(spec, network, weights, plugin_host)

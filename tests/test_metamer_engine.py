@@ -64,11 +64,21 @@ def test_same_noise_for_every_stage_and_independent_of_batching(random_model):
 
 
 def test_items_together_equal_items_alone(random_model, images, tmp_path):
-    """Two inputs × two stages in one call (batch 2) vs one item per batch: same metamers (CPU, 1e-5)."""
+    """Two inputs × two stages in one call (batch 2) vs one item per batch: same metamers (CPU, 1e-5).
+
+    Run on one thread: with several threads oneDNN picks batch-size-dependent convolution kernels whose summation
+    order differs, which moves the result by ~1e-4 after a dozen normalised steps — arithmetic, not coupling.
+    """
     kw = dict(iterations=6, blocks=2, seed=1)
-    together = generate_metamers(random_model, images[:2], ["stem", "blocks_1"], batch_size=2,
-                                 out_dir=tmp_path / "a", **kw)
-    generate_metamers(random_model, images[:2], ["stem", "blocks_1"], batch_size=1, out_dir=tmp_path / "b", **kw)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        together = generate_metamers(random_model, images[:2], ["stem", "blocks_1"], batch_size=2,
+                                     out_dir=tmp_path / "a", **kw)
+        generate_metamers(random_model, images[:2], ["stem", "blocks_1"], batch_size=1, out_dir=tmp_path / "b",
+                          **kw)
+    finally:
+        torch.set_num_threads(threads)
     for name in ("chelsea", "coffee"):
         for stage in ("stem", "blocks_1"):
             a = _metamer(tmp_path / "a", "efficientnet_lite0", name, stage)

@@ -93,3 +93,21 @@ def test_sigkill_mid_run_then_same_command_equals_uninterrupted(tmp_path):
     assert torch.equal(a, b)
     r, c = json.loads(resumed.stdout)[0], json.loads(clean.stdout)[0]
     assert r["loss_curve"] == c["loss_curve"] and r["steps_done"] == 80
+
+
+def test_rerun_with_a_null_judges_finished_metamers_without_reoptimising(model, chelsea, tmp_path):
+    from metazoo_core.metamer import build_null
+
+    coffee = load_image("builtin:coffee", model.spec.input)
+    first = generate_metamers(model, [chelsea], ["blocks_1"], iterations=3, blocks=1, out_dir=tmp_path)[0]
+    null = build_null(model, [chelsea, coffee], pairs=2)
+    null.save(tmp_path / "null.safetensors")
+    judged = generate_metamers(model, [chelsea], ["blocks_1"], iterations=3, blocks=1, out_dir=tmp_path,
+                               null=null)[0]
+    assert first["passed"] is None and isinstance(judged["passed"], bool)
+    assert judged["null"]["path"] == str(tmp_path / "null.safetensors") and judged["null"]["pairs"] == 2
+    assert judged["completed"] == first["completed"]  # not re-optimised; the saved metamer was re-measured
+    for stage, m in first["measures"].items():
+        assert judged["measures"][stage] == pytest.approx(m, rel=1e-6)
+    on_disk = json.loads(tmp_path.joinpath(*STAGE_DIR, "record.json").read_text())
+    assert on_disk["passed"] == judged["passed"]

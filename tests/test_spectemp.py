@@ -138,8 +138,10 @@ def test_schedule_hook_follows_the_registry():
     seed = hook(spec=spec, stage="average", options={"iterations": 60, "blocks": 2})
     assert isinstance(seed, CoarseToFine) and seed.period == 8
     assert hook(spec=spec, stage="final", options={}) is None
-    assert hook(spec=spec, stage="average", options={"spectemp_variant": "code"}) is None
-    assert hook(spec=spec, stage="power", options={"spectemp_variant": "code"}).variant == "code"
+    code = {"name": "spectemp_coarse_to_fine_code"}
+    assert hook(spec=spec, stage="average", options=code) is None
+    assert hook(spec=spec, stage="power", options=code).variant == "code"
+    assert hook(spec=spec, stage="power", options={"name": "none"}) is None
 
 
 @pytest.mark.slow

@@ -28,18 +28,12 @@ def load_inputs(sources: list[str], spec) -> tuple[list[Any], int]:
     return items, failed
 
 
-def load_staged_model(spec, weights: Optional[str], random_weights: bool, device: str, seed: int = 0):
-    """The model; random weights come from torch's generator seeded with `seed` (always 0 from the commands), so
-    every command — generate, null, a rerun — gets the same random network."""
-    import torch
-
+def load_staged_model(spec, weights: Optional[str], random_weights: bool, device: str):
+    """The model; random weights are the same in every process (load_model seeds them), so generate, null and a
+    rerun all see one network."""
     from metazoo_core.models import load_model
 
-    if not random_weights:
-        return load_model(spec, pretrained=True, weights=weights, device=device)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return load_model(spec, pretrained=False, device=device)
+    return load_model(spec, pretrained=not random_weights, weights=weights, device=device)
 
 
 class ProgressDisplay:
@@ -102,7 +96,7 @@ def run_generate(model: str, inputs: list[str], stages: list[str], recipe: str =
                  batch_size: int = 8, out_dir: Path = Path("runs/metamers"), device: str = "cpu",
                  null_path: Optional[Path] = None, weights: Optional[str] = None, random_weights: bool = False,
                  checkpoint_every: int = 200, stop_loss: Optional[float] = None,
-                 restart: bool = False) -> tuple[list[dict], int]:
+                 restart: bool = False, schedule: Optional[str] = None) -> tuple[list[dict], int]:
     """Load, generate, save; per-input and per-stage problems are printed and counted. Returns (records, failures)."""
     from metazoo_core.errors import MetazooError
     from metazoo_core.fileio import check_writable
@@ -139,7 +133,7 @@ def run_generate(model: str, inputs: list[str], stages: list[str], recipe: str =
         records = generate_metamers(net, items, valid, recipe=recipe, iterations=iterations, blocks=blocks,
                                     seed=seed, batch_size=batch_size, out_dir=out_dir, null=null, device=device,
                                     progress=display, resume=not restart, checkpoint_every=checkpoint_every,
-                                    stop_loss=stop_loss)
+                                    stop_loss=stop_loss, schedule=schedule)
     return records, failed
 
 
@@ -162,10 +156,14 @@ def _generate(
     checkpoint_every: int = typer.Option(200, "--checkpoint-every", help="steps between resumable saves"),
     stop_loss: Optional[float] = typer.Option(None, "--stop-loss", help="stop an item once its loss is below"),
     restart: bool = typer.Option(False, "--restart", help="ignore finished or checkpointed items in --out"),
+    schedule: Optional[str] = typer.Option(
+        None, "--schedule", help="unit schedule: the model's default (hmax_units, spectemp_coarse_to_fine), "
+        "the released code's variant (hmax_units_code, spectemp_coarse_to_fine_code), or none"),
 ) -> None:
     """Generate model metamers (the study's procedure by default); rerunning the same command resumes."""
     records, failed = run_generate(model, inputs, stage, recipe, iterations, blocks, seed, batch_size, out_dir,
-                                   device, null_path, weights, random_weights, checkpoint_every, stop_loss, restart)
+                                   device, null_path, weights, random_weights, checkpoint_every, stop_loss, restart,
+                                   schedule)
     if as_json:
         err.print(summary_table(records))
         print_json(records)
@@ -188,6 +186,7 @@ def _null(
     random_weights: bool = typer.Option(False, "--random-weights", help="skip loading trained weights"),
     device: str = typer.Option("cpu", "--device"),
     as_json: bool = typer.Option(False, "--json", help="print the per-stage maxima as JSON on stdout"),
+    stage: Optional[list[str]] = typer.Option(None, "--stage", "-s", help="only these stages (default: all)"),
 ) -> None:
     """Build a null distribution: measures between pairs of different natural inputs, every stage."""
     from metazoo_core.errors import MetazooError
@@ -207,7 +206,8 @@ def _null(
     with Progress(console=err, transient=True) as bar:
         task = bar.add_task(f"null {spec.id}", total=pairs)
         null = build_null(net, items, pairs=pairs, seed=seed, augment=not no_augment, batch_size=batch_size,
-                          device=device, progress=lambda done, total: bar.update(task, completed=done))
+                          device=device, progress=lambda done, total: bar.update(task, completed=done),
+                          stages=stage or None)
     null.save(path)
     maxima = {s: null.max(s) for s in null.stages}
     if as_json:

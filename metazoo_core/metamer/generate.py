@@ -50,13 +50,13 @@ def _check_input(item: Any, spec) -> torch.Tensor:
     return t
 
 
-def _schedule(spec, stage: str, recipe: Recipe, seed: int, plugin_host) -> Any:
+def _schedule(spec, stage: str, recipe: Recipe, seed: int, plugin_host, name: str | None) -> Any:
     from ..plugins import host
 
     h = plugin_host or host()
     return h.manager.hook.metazoo_stage_schedule(
         spec=spec, stage=stage,
-        options={"name": spec.metamer.schedule, "seed": seed, "iterations": recipe.iterations,
+        options={"name": name, "seed": seed, "iterations": recipe.iterations,
                  "blocks": recipe.blocks})
 
 
@@ -90,13 +90,17 @@ def generate_metamers(model, inputs: Sequence[Any], stages: Sequence[str], recip
                       null: NullDistribution | None = None, device: str = "cpu",
                       progress: Callable[[ProgressEvent], None] | None = None, resume: bool = True, *,
                       log_every: int = 50, gather_every: int = 50, checkpoint_every: int = 200,
-                      stop_loss: float | None = None, plugin_host=None) -> list[dict[str, Any]]:
+                      stop_loss: float | None = None, schedule: str | None = None,
+                      plugin_host=None) -> list[dict[str, Any]]:
     """Metamers of `inputs` (LoadedImage/LoadedSound: .name, .tensor in the model's range) at `stages`.
 
     Returns one record per (input, stage), input-major, in the order given (record.json's fields). With
     `out_dir`, writes the run folder (see `runs`) and resumes finished or checkpointed items of the same command.
+    `schedule` names the unit schedule (default: the spec's, e.g. hmax_units; "hmax_units_code" or
+    "spectemp_coarse_to_fine_code" for the released code's variants; "none" for every unit at every step).
     """
     spec = model.spec
+    schedule_name = schedule or spec.metamer.schedule
     if any(p.device != torch.device(device) for p in model.net.parameters()):
         model = model.to(device)
     stages = model.check_stages(list(dict.fromkeys(stages)))
@@ -120,7 +124,7 @@ def generate_metamers(model, inputs: Sequence[Any], stages: Sequence[str], recip
         for stage in stages:
             it = _Item(len(items), i, item.name, folders[i], getattr(item, "source", "") or item.name, stage)
             it.fp = fingerprint(model=spec.id, weights=weights_id, fake_relu=model.fake_relu, stage=stage,
-                                recipe=r.as_record(), schedule=spec.metamer.schedule, seed=seed, input_index=i,
+                                recipe=r.as_record(), schedule=schedule_name, seed=seed, input_index=i,
                                 input_sha256=input_sha[i])
             items.append(it)
 
@@ -147,12 +151,12 @@ def generate_metamers(model, inputs: Sequence[Any], stages: Sequence[str], recip
             groups.setdefault((it.stage, it.state.step), []).append(it)
     reference_cache: dict[int, dict[str, torch.Tensor]] = {}
     for (stage, _), members in groups.items():
-        schedule = _schedule(spec, stage, r, seed, plugin_host)
+        unit_schedule = _schedule(spec, stage, r, seed, plugin_host, schedule_name)
         for start in range(0, len(members), batch_size):
             batch = members[start:start + batch_size]
-            _run_batch(model, stage, batch, originals, r, schedule, device, progress, log_every, gather_every,
+            _run_batch(model, stage, batch, originals, r, unit_schedule, device, progress, log_every, gather_every,
                        checkpoint_every, stop_loss, folder if model_dir is not None else None, reference_cache,
-                       null, seed, batch_size)
+                       null, seed, batch_size, schedule_name)
     stale = [it for it in items if it.record is not None and _null_path(it.record) != (null.path if null else None)]
     if stale:
         _reassess(model, stale, originals, null, folder, device, reference_cache)
@@ -182,7 +186,8 @@ def _reassess(model, items: list["_Item"], originals, null, folder, device, refe
 
 
 def _run_batch(model, stage, batch: list[_Item], originals, r: Recipe, schedule, device, progress, log_every,
-               gather_every, checkpoint_every, stop_loss, folder, reference_cache, null, seed, batch_size) -> None:
+               gather_every, checkpoint_every, stop_loss, folder, reference_cache, null, seed, batch_size,
+               schedule_name) -> None:
     spec = model.spec
     x0 = torch.stack([originals[it.input_index] for it in batch]).to(device)
     with torch.no_grad():
@@ -219,7 +224,7 @@ def _run_batch(model, stage, batch: list[_Item], originals, r: Recipe, schedule,
         if not curve or curve[-1][0] != state.step:
             curve.append([float(state.step), final_loss])
         it.record = _record(model, it, r, seed, curve, verdict, null, state, share, device, batch_size,
-                            log_every, checkpoint_every, stop_loss, final_loss)
+                            log_every, checkpoint_every, stop_loss, final_loss, schedule_name)
         if folder is not None:
             d = folder(it)
             x = metamers[row].cpu()
@@ -233,12 +238,13 @@ def _run_batch(model, stage, batch: list[_Item], originals, r: Recipe, schedule,
 
 
 def _record(model, it: _Item, r: Recipe, seed: int, curve, verdict, null, state: ItemState, share: float,
-            device: str, batch_size: int, log_every: int, checkpoint_every: int, stop_loss, final_loss: float):
+            device: str, batch_size: int, log_every: int, checkpoint_every: int, stop_loss, final_loss: float,
+            schedule_name: str | None):
     spec = model.spec
     null_info = None
     if null is not None:
         null_info = {"path": null.path, "pairs": null.pairs, "max": verdict["threshold"]}
-    recipe = {**r.as_record(), "schedule": spec.metamer.schedule, "total_steps": r.total_steps,
+    recipe = {**r.as_record(), "schedule": schedule_name, "total_steps": r.total_steps,
               "log_every": log_every, "checkpoint_every": checkpoint_every, "stop_loss": stop_loss,
               "batch_size": batch_size, "noise_seed": noise_seed(seed, it.input_index),
               "step_sizes": [r.step_size(b) for b in range(r.blocks)] if r.method != "adam" else None}

@@ -107,10 +107,12 @@ def all_stage_names(model) -> list[str]:
 
 def build_null(model, inputs: Sequence[Any], pairs: int, seed: int = 0, augment: bool = True,
                batch_size: int = 16, device: str = "cpu",
-               progress: Callable[[int, int], None] | None = None) -> NullDistribution:
+               progress: Callable[[int, int], None] | None = None,
+               stages: Sequence[str] | None = None) -> NullDistribution:
     """Null distribution of `model` from `pairs` pairs of different natural inputs (LoadedImage/LoadedSound).
 
-    Pairs: two distinct inputs drawn uniformly; with `augment`, each member is augmented independently, so a
+    `stages`: measure only these (plus input_after_preproc); default every stage. Pairs: two distinct inputs drawn
+    uniformly; with `augment`, each member is augmented independently, so a
     small input set still yields many different pairs. Deterministic for a seed (CPU generator).
     """
     if len(inputs) < 2:
@@ -119,7 +121,8 @@ def build_null(model, inputs: Sequence[Any], pairs: int, seed: int = 0, augment:
         raise NullError(f"--pairs must be ≥ 1 (got {pairs})")
     spec = model.spec
     g = torch.Generator().manual_seed(int(seed))
-    stages = all_stage_names(model)
+    stages = (all_stage_names(model) if stages is None else
+              [IMPLICIT_STAGE, *[s for s in model.check_stages(stages) if s != IMPLICIT_STAGE]])
     chunks: dict[str, dict[str, list[torch.Tensor]]] = {s: {m: [] for m in MEASURES} for s in stages}
     drawn: list[list[int]] = []
     done = 0

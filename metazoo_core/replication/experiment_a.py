@@ -54,7 +54,11 @@ def make_metamers(plan: PlanA, out: Path, say: Say) -> list[dict[str, Any]]:
     recipe = replace(RECIPES["feather2023"], init_step=plan.init_step)
     for mid in plan.models:
         t0 = time.time()
-        model = load_model(mid)
+        try:
+            model = load_model(mid)
+        except MetazooError as e:  # e.g. its weights package is not installed: the other models still run
+            say(f"A skipped {mid}: {e}")
+            continue
         inputs = _load_images(plan.images, model.spec, say)
         null_path = out / "nulls" / f"{mid}.safetensors"
         null = None

@@ -34,13 +34,15 @@ def metazoo_convert_checkpoint(spec, state_dict, network):
 def metazoo_stage_schedule(spec, stage, options):
     """Coarse-to-fine filter sets when the schedule named in options["name"] (default: the spec's) is ours.
 
-    options: iterations, blocks (the recipe's), spectemp_variant "seed" (default) | "code".
+    options: name "spectemp_coarse_to_fine" (seed text, default) | "spectemp_coarse_to_fine_code" (released
+    code, facts §1.5) | "none"; iterations, blocks (the recipe's).
     """
-    if spec.family != FAMILY or options.get("name", spec.metamer.schedule) != SCHEDULE:
+    name = options.get("name") or spec.metamer.schedule
+    if spec.family != FAMILY or name not in (SCHEDULE, SCHEDULE + "_code"):
         return None
     from .schedule import STAGES, CoarseToFine
 
-    variant = options.get("spectemp_variant", "seed")
+    variant = "code" if name.endswith("_code") else "seed"
     if stage not in STAGES[variant]:
         return None
     return CoarseToFine(iterations=int(options.get("iterations") or 3000), blocks=int(options.get("blocks") or 8),
