@@ -24,6 +24,9 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
+replicate: $(VENV)/.installed-test
+	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(BIN)/metazoo replicate mini
+
 bench: $(VENV)/.installed-test
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/metamer_step.py
 

@@ -23,8 +23,22 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+PANELS = {
+    "Models": ["list", "info", "plugins", "fetch", "predict", "activations", "cochleagram"],
+    "Metamers": ["demo", "generate", "null"],
+    "Robustness": ["robustness", "train"],
+    "Comparing invariances": ["recognize", "report", "experiment", "replicate"],
+    "Cluster": ["sweep", "status", "collect"],
+}
+"""Help-page sections; commands of third-party or new modules not named here go under "Other"."""
+
 for _info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
     importlib.import_module(f"{commands.__name__}.{_info.name}").register(app)
+
+_ORDER = [name for names in PANELS.values() for name in names]
+for _command in [*app.registered_commands, *app.registered_groups]:
+    _command.rich_help_panel = next((panel for panel, names in PANELS.items() if _command.name in names), "Other")
+app.registered_commands.sort(key=lambda c: _ORDER.index(c.name) if c.name in _ORDER else len(_ORDER))
 
 
 def fail(message: str, code: int = 2) -> None:

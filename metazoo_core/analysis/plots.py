@@ -18,13 +18,13 @@ CHANCE_16 = 1 / 16
 """Chance level of the 16-way category task (dashed line on image recognition plots)."""
 
 
-def _figure(width: float, height: float):
+def new_figure(width: float, height: float):
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), dpi=100, layout="constrained")
 
 
-def _save(fig, path: Path | str) -> Path:
+def save_figure(fig, path: Path | str) -> Path:
     path = Path(path)
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png")
@@ -37,7 +37,7 @@ def _tick(stage: str) -> str:
 
 def draw_loss_curves(records: Sequence[dict[str, Any]], title: str = ""):
     """Normalised loss ‖a(x)−a(x₀)‖/‖a(x₀)‖ against step, one line per stage (log y), block edges."""
-    fig = _figure(6.4, 3.6)
+    fig = new_figure(6.4, 3.6)
     ax = fig.add_subplot()
     for rec in records:
         curve = np.asarray(rec.get("loss_curve") or [], dtype=float)
@@ -58,7 +58,7 @@ def draw_loss_curves(records: Sequence[dict[str, Any]], title: str = ""):
 
 
 def loss_curves(records: Sequence[dict[str, Any]], path: Path | str, title: str = "") -> Path:
-    return _save(draw_loss_curves(records, title), path)
+    return save_figure(draw_loss_curves(records, title), path)
 
 
 @functools.lru_cache(maxsize=1)
@@ -120,7 +120,7 @@ def draw_metamer_grid(run: Run, model: str, max_inputs: int = 8):
     originals = run.originals(model)
     modality = run.modality(model)
     cols = [NATURAL, *stages]
-    fig = _figure(1.6 * len(cols) + 0.4, 1.7 * len(inputs) + 0.4)
+    fig = new_figure(1.6 * len(cols) + 0.4, 1.7 * len(inputs) + 0.4)
     axes = fig.subplots(len(inputs), len(cols), squeeze=False)
     for r, name in enumerate(inputs):
         for c, stage in enumerate(cols):
@@ -141,7 +141,7 @@ def draw_metamer_grid(run: Run, model: str, max_inputs: int = 8):
 
 
 def metamer_grid(run: Run, model: str, path: Path | str, max_inputs: int = 8) -> Path:
-    return _save(draw_metamer_grid(run, model, max_inputs), path)
+    return save_figure(draw_metamer_grid(run, model, max_inputs), path)
 
 
 def draw_recognition_curves(table: Sequence[dict[str, Any]], chance: float | None = CHANCE_16):
@@ -149,7 +149,7 @@ def draw_recognition_curves(table: Sequence[dict[str, Any]], chance: float | Non
     bootstrap-SEM bars per recognising model, black line with SEM across models for their mean."""
     generators = list(dict.fromkeys(r["generator"] for r in table))
     n = max(len(generators), 1)
-    fig = _figure(min(4.2 * n, 16.8), 3.4 * ((n + 3) // 4))
+    fig = new_figure(min(4.2 * n, 16.8), 3.4 * ((n + 3) // 4))
     axes = fig.subplots((n + 3) // 4, min(n, 4), squeeze=False).ravel()
     for ax, gen in zip(axes, generators):
         rows = [r for r in table if r["generator"] == gen]
@@ -177,13 +177,13 @@ def draw_recognition_curves(table: Sequence[dict[str, Any]], chance: float | Non
 
 
 def recognition_curves(table: Sequence[dict[str, Any]], path: Path | str, chance: float | None = CHANCE_16) -> Path:
-    return _save(draw_recognition_curves(table, chance), path)
+    return save_figure(draw_recognition_curves(table, chance), path)
 
 
 def draw_robustness_curves(curves: dict[str, Sequence[tuple[float, float, float]]], attack: str = "",
                            xlabel: str = "ε"):
     """Accuracy against perturbation size (log x): {model: [(eps, accuracy in [0, 1], SEM), …]}."""
-    fig = _figure(5.2, 3.6)
+    fig = new_figure(5.2, 3.6)
     ax = fig.add_subplot()
     for name, pts in curves.items():
         eps, acc, sem = (np.asarray(v, dtype=float) for v in zip(*sorted(pts)))
@@ -199,4 +199,4 @@ def draw_robustness_curves(curves: dict[str, Sequence[tuple[float, float, float]
 
 def robustness_curves(curves: dict[str, Sequence[tuple[float, float, float]]], path: Path | str,
                       attack: str = "", xlabel: str = "ε") -> Path:
-    return _save(draw_robustness_curves(curves, attack, xlabel), path)
+    return save_figure(draw_robustness_curves(curves, attack, xlabel), path)

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from ..analysis.plots import CHANCE_16, _figure, _save
+from ..analysis.plots import CHANCE_16, new_figure, save_figure
 
 KIND_STYLE = {"standard": ("black", "-"), "adversarial": ("tab:blue", "-"), "random": ("tab:orange", ":")}
 
@@ -15,7 +15,7 @@ def recognition_a(result: dict[str, Any], path: Path) -> Path:
     """One panel per generating model and a pooled panel: proportion of metamers recognised by the generating
     model and by the other models (95 % bootstrap CI over metamers), natural images first."""
     models = result["plan"]["models"]
-    fig = _figure(3.0 * (len(models) + 1), 3.2)
+    fig = new_figure(3.0 * (len(models) + 1), 3.2)
     axes = fig.subplots(1, len(models) + 1, sharey=True)
     for ax, gen in zip(axes, models):
         rows = [r for r in result["table"] if r["generator"] == gen]
@@ -42,7 +42,7 @@ def recognition_a(result: dict[str, Any], path: Path) -> Path:
     axes[0].set_ylabel("proportion recognised (16-way)")
     axes[0].set_ylim(-0.02, 1.02)
     axes[0].legend(fontsize=7, frameon=False, loc="lower left")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def recognition_b(result: dict[str, Any], path: Path) -> Path:
@@ -51,7 +51,7 @@ def recognition_b(result: dict[str, Any], path: Path) -> Path:
     panels = [("observers: the other trained CNNs", result["curves"])]
     if result.get("pixel_observers"):
         panels.append(("observers: pixel-space classifiers", result["pixel_observers"]["curves"]))
-    fig = _figure(4.6 * len(panels), 3.4)
+    fig = new_figure(4.6 * len(panels), 3.4)
     axes = np.atleast_1d(fig.subplots(1, len(panels), sharey=True))
     for ax, (title, curves) in zip(axes, panels):
         for kind, rows in curves.items():
@@ -67,7 +67,7 @@ def recognition_b(result: dict[str, Any], path: Path) -> Path:
     axes[0].set_ylim(-0.02, 1.02)
     axes[0].set_ylabel("proportion recognised")
     axes[0].legend(fontsize=8, frameon=False, loc="lower left")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _image(path: Path) -> np.ndarray:
@@ -79,7 +79,7 @@ def _image(path: Path) -> np.ndarray:
 def metamer_examples(rows: list[tuple[str, list[tuple[str, Path]]]], path: Path, grey: bool = False) -> Path:
     """A grid: one row per (label, [(column title, image file)]); missing files are left blank."""
     n_cols = max(len(cols) for _, cols in rows)
-    fig = _figure(1.35 * n_cols + 0.6, 1.45 * len(rows))
+    fig = new_figure(1.35 * n_cols + 0.6, 1.45 * len(rows))
     axes = np.atleast_2d(fig.subplots(len(rows), n_cols, squeeze=False))
     for r, (label, cols) in enumerate(rows):
         for c in range(n_cols):
@@ -95,4 +95,4 @@ def metamer_examples(rows: list[tuple[str, list[tuple[str, Path]]]], path: Path,
             if r == 0:
                 ax.set_title(title, fontsize=7)
         axes[r, 0].set_ylabel(label, fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)
