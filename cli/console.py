@@ -22,3 +22,25 @@ def notice(message: str) -> None:
 def problem(message: str) -> None:
     """A per-item error that does not stop the run: one line on stderr."""
     err.print(f"[red]error:[/] {message}", highlight=False)
+
+
+def load_inputs(sources: list[str], spec: Any) -> tuple[list[Any], int]:
+    """Load every source for `spec` (builtin and folders expanded); bad ones are reported and counted, not fatal.
+
+    Returns (loaded items with their notices printed, number of sources that failed).
+    """
+    from metazoo_core.errors import MetazooError
+    from metazoo_core.inputs import expand_sources, load_input
+
+    items, failed = [], 0
+    for source in expand_sources(sources, spec.modality):
+        try:
+            item = load_input(source, spec)
+        except MetazooError as e:
+            problem(str(e))
+            failed += 1
+            continue
+        for n in item.notices:
+            notice(n)
+        items.append(item)
+    return items, failed

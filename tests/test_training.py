@@ -2,7 +2,6 @@
 perturbation geometry, exact resume after an interruption, and labelled-folder datasets."""
 import json
 import os
-from pathlib import Path
 
 import pytest
 import torch

@@ -1,6 +1,5 @@
 """Checkpoint resolution against a loopback Hub / file server, integrity checks and safe loading."""
 import hashlib
-import io
 import os
 
 import pytest

@@ -6,34 +6,7 @@ from typing import Any, Optional
 
 import typer
 
-from ..console import err, notice, out, print_json, problem
-
-
-def load_inputs(sources: list[str], spec) -> tuple[list[Any], int]:
-    """Load every source for `spec` (builtin, folders expanded); bad ones are reported and counted, not fatal."""
-    from metazoo_core.errors import MetazooError
-    from metazoo_core.inputs import expand_sources, load_input
-
-    items, failed = [], 0
-    for source in expand_sources(sources, spec.modality):
-        try:
-            item = load_input(source, spec)
-        except MetazooError as e:
-            problem(str(e))
-            failed += 1
-            continue
-        for n in item.notices:
-            notice(n)
-        items.append(item)
-    return items, failed
-
-
-def load_staged_model(spec, weights: Optional[str], random_weights: bool, device: str):
-    """The model; random weights are the same in every process (load_model seeds them), so generate, null and a
-    rerun all see one network."""
-    from metazoo_core.models import load_model
-
-    return load_model(spec, pretrained=not random_weights, weights=weights, device=device)
+from ..console import err, load_inputs, notice, out, print_json, problem
 
 
 class ProgressDisplay:
@@ -102,6 +75,7 @@ def run_generate(model: str, inputs: list[str], stages: list[str], recipe: str =
     from metazoo_core.fileio import check_writable
     from metazoo_core.metamer import NullDistribution, generate_metamers, get_recipe
     from metazoo_core.plugins import get_spec
+    from metazoo_core.models import load_model
     from metazoo_core.registry import IMPLICIT_STAGE
 
     spec = get_spec(model)
@@ -124,7 +98,7 @@ def run_generate(model: str, inputs: list[str], stages: list[str], recipe: str =
     failed += bad
     if not items:
         raise MetazooError("no usable inputs; give image/sound files, folders or builtin:NAME")
-    net = load_staged_model(spec, weights, random_weights, device)
+    net = load_model(spec, pretrained=not random_weights, weights=weights, device=device)
     if null is not None:
         null.check_model(net)
     else:
@@ -192,6 +166,7 @@ def _null(
     from metazoo_core.errors import MetazooError
     from metazoo_core.fileio import check_writable
     from metazoo_core.metamer import build_null
+    from metazoo_core.models import load_model
     from metazoo_core.plugins import get_spec
 
     spec = get_spec(model)
@@ -200,7 +175,7 @@ def _null(
     items, failed = load_inputs(inputs, spec)
     if len(items) < 2:
         raise MetazooError(f"a null needs at least 2 usable inputs, got {len(items)}")
-    net = load_staged_model(spec, weights, random_weights, device)
+    net = load_model(spec, pretrained=not random_weights, weights=weights, device=device)
     from rich.progress import Progress
 
     with Progress(console=err, transient=True) as bar:

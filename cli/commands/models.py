@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from ..console import err, notice, out, print_json, problem
+from ..console import err, load_inputs, out, print_json, problem
 
 
 def _list(
@@ -134,9 +134,7 @@ def _activations(
     device: str = typer.Option("cpu", "--device"),
 ) -> None:
     """Save stage activations, one `<input stem>__<stage>.npy` per input and stage (shape without batch)."""
-    from metazoo_core.errors import MetazooError
     from metazoo_core.fileio import check_writable, save_npy
-    from metazoo_core.inputs import load_input
     from metazoo_core.plugins import get_spec
 
     spec = get_spec(model)
@@ -147,16 +145,8 @@ def _activations(
     from metazoo_core.models import load_model
 
     net = load_model(spec, pretrained=not random_weights, weights=weights_path, device=device)
-    failed = 0
-    for source in inputs:
-        try:
-            item = load_input(source, spec)
-        except MetazooError as e:
-            problem(str(e))
-            failed += 1
-            continue
-        for n in item.notices:
-            notice(n)
+    items, failed = load_inputs(inputs, spec)
+    for item in items:
         with torch.no_grad():
             acts = net(item.tensor.unsqueeze(0).to(device), stage)
         for s in stage:

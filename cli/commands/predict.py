@@ -5,7 +5,7 @@ from typing import Optional
 
 import typer
 
-from ..console import out, print_json, problem
+from ..console import load_inputs, out, print_json
 
 
 def predict_inputs(model: str, inputs: list[str], top: int = 5, weights: Optional[str] = None,
@@ -13,27 +13,16 @@ def predict_inputs(model: str, inputs: list[str], top: int = 5, weights: Optiona
     """Top-k predictions per input; returns (rows, number of inputs that failed)."""
     import torch
 
-    from metazoo_core.errors import MetazooError
-    from metazoo_core.inputs import expand_sources, load_input
     from metazoo_core.labels import imagenet_names, predict_labels
     from metazoo_core.models import load_model
     from metazoo_core.plugins import get_spec
 
-    from ..console import notice
-
     spec = get_spec(model)
     net = load_model(spec, pretrained=not random_weights, weights=weights)
     names = imagenet_names() if spec.classifier in ("imagenet1000", "zeroshot_imagenet") else None
-    rows, failed = [], 0
-    for source in expand_sources(inputs, spec.modality):
-        try:
-            item = load_input(source, spec)
-        except MetazooError as e:
-            problem(str(e))
-            failed += 1
-            continue
-        for n in item.notices:
-            notice(n)
+    items, failed = load_inputs(inputs, spec)
+    rows = []
+    for item in items:
         with torch.no_grad():
             logits = net.logits(item.tensor.unsqueeze(0))
         probs = logits.softmax(dim=1)[0]

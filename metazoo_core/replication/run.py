@@ -9,7 +9,6 @@ runs/replicate-<plan>); re-running with the same WORK resumes finished metamers 
 from __future__ import annotations
 
 import platform
-import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -28,7 +27,6 @@ def run_mini(plan: Plan, out: Path, work: Path, say: Say, experiments: str = "ab
     from . import experiment_a, experiment_b, figures
 
     out, work = Path(out), Path(work)
-    t0 = time.time()
     results: dict[str, Any] = {"schema": SCHEMA, "plan": plan.name,
                                "versions": {"metazoo": __version__, "torch": torch.__version__,
                                             "python": platform.python_version()},

@@ -10,7 +10,7 @@ each step followed by a projection onto the ε-ball around the clean input and t
 returns, per example, the iterate with the highest objective (the clean input included).
     L∞: x ← x + s·sign(g); δ ← clamp(δ, −ε, ε); x ← clamp(x₀ + δ, lo, hi).
     L2: x ← x + s·g/‖g‖₂; δ ← δ·min(1, ε/‖δ‖₂); x ← clamp(x₀ + δ, lo, hi).
-    L1 (not in the study's code; our choice, docs/fidelity/robustness.md): sparse steps as Tramèr & Boneh's
+    L1 (not in the study's code; our choice, docs/fidelity.md, "Robustness"): sparse steps as Tramèr & Boneh's
         SparseL1Descent — only coordinates whose |g| reaches the `l1_sparsity` quantile (default 0.99) move, by
         s·sign(g)/(number moved), so each step has L1 length s; coordinates at a bound that the gradient pushes
         outward are left out. Then the exact Euclidean projection onto {δ: ‖δ‖₁ ≤ ε} ∩ [lo − x₀, hi − x₀].
