@@ -7,8 +7,13 @@ from typing import Any
 
 from rich.console import Console
 
+_PIPE_WIDTH = 140
+"""Columns used when output goes to a file or pipe (rich would assume 80 and truncate tables)."""
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
+for _console in (out, err):
+    if not _console.is_terminal:
+        _console.width = max(_console.width, _PIPE_WIDTH)
 
 
 def print_json(obj: Any) -> None:
