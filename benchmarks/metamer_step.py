@@ -4,20 +4,32 @@ For AlexNet and ResNet50 (random weights) at an early, a middle and a late stage
 interleaved rounds (each round runs every method once, so load from other processes hits all methods alike):
 
 - metazoo: `optimise_stage` (feather2023 step, batch 1), ms per iteration;
-- floor: the bare truncated forward to the stage + backward to the input (no loss bookkeeping, no update);
+- floor: the model's own truncated forward to the stage + backward to the input from a fixed stage gradient (no
+  loss, no update: any step needs at least this);
+- metazoo ÷ floor, paired by step: one `optimise_stage` run in which every metazoo step is preceded by one floor
+  step (the model is wrapped so that each of metazoo's forwards first runs and times a floor step), so both see
+  the same machine state millisecond by millisecond; the headline ratio is the median of the per-pair ratios,
+  and its spread is the range of that median over ten consecutive tenths of the run;
 - reference: the study's pattern (facts §1.1 item 9): two full-model forwards per step (no truncation), then the
   backward and the normalised step;
 - plenoptic: `plenoptic.Metamer` (its default Adam, MSE loss, range penalty) on the same model stage and target;
+  plenoptic ÷ metazoo is the ratio of plenoptic ÷ floor and metazoo ÷ floor, each measured paired by step as above
+  (plenoptic calls its model once per step, so the same wrapper pairs its steps with floor steps);
 - throughput: images·iterations/s of metazoo at batch 1 and batch 8.
 
-Prints per-iteration times (each method's fastest of the interleaved rounds; on CPU in process CPU time, so
-other processes' load does not count) and ratios, writes benchmarks/results/metamer_step.json. Run: `make bench`
-or `OMP_NUM_THREADS=1 python benchmarks/metamer_step.py [--seconds S] [--rounds R] [--device cuda]`.
+Every step is timed (on CPU in process CPU time, so other processes' load does not count); each method's figure
+is its median step over all rounds. Prints the per-step times and ratios, writes
+benchmarks/results/metamer_step.json. On glibc CPU runs the allocator is told to keep freed memory (no page faults
+per step) before anything is measured; this applies to every method alike and removes the main source of
+run-to-run noise. Run: `make bench` or `python benchmarks/metamer_step.py [--seconds S] [--rounds R]
+[--paired-seconds P] [--models alexnet resnet50] [--device cuda]`.
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
+import ctypes.util
 import io
 import os
 import platform
@@ -43,6 +55,21 @@ def _clock() -> float:
 CLOCK = "process"
 
 
+def steady_allocator() -> bool:
+    """glibc malloc: serve every tensor up to 32 MiB from the heap and never trim it, so that freed activations are
+    reused instead of being unmapped and page-faulted in again at every step (1,200–1,700 minor faults and 2–3 ms
+    of system time per ResNet50 `conv1_relu1` step otherwise, varying from run to run). Returns False where the C
+    library is not glibc."""
+    name = ctypes.util.find_library("c")
+    if platform.system() != "Linux" or not name:
+        return False
+    libc = ctypes.CDLL(name)
+    if not hasattr(libc, "mallopt"):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    return bool(libc.mallopt(m_mmap_threshold, 32 * 2**20)) and bool(libc.mallopt(m_trim_threshold, 2**31 - 1))
+
+
 def _sync(device: str) -> None:
     if device.startswith("cuda"):
         torch.cuda.synchronize()
@@ -55,31 +82,123 @@ def _inputs(model, batch: int, device: str) -> tuple[torch.Tensor, torch.Tensor]
     return x0, noise
 
 
-def run_metazoo(model, stage, n, device, batch=1) -> float:
+class StepClock:
+    """Wraps a `StagedModel` (or anything called once per optimisation step): each call records the time since
+    the previous call, i.e. one whole step of whatever loop calls it (its forward, loss, backward, update and
+    bookkeeping, plus this wrapper's two clock reads). `steps` holds the durations in seconds; `reset()` before
+    each run, so that time between runs is never counted."""
+
+    def __init__(self, model, device: str):
+        self.model, self.device = model, device
+        self.steps: list[float] = []
+        self._last: float | None = None
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+    def reset(self) -> "StepClock":
+        self.steps, self._last = [], None
+        return self
+
+    def between(self) -> None:
+        """Work run before each forward and not counted in the steps (StepPairing: the floor step)."""
+
+    def __call__(self, *args, **options):
+        _sync(self.device)
+        now = _clock()
+        if self._last is not None:
+            self.steps.append(now - self._last)
+        self.between()
+        self._last = _clock()
+        return self.model(*args, **options)
+
+
+def floor_step(model, stage: str, x: torch.Tensor, seed: torch.Tensor) -> torch.Tensor:
+    """The floor: the model's own truncated forward to the stage (input clamp and normalisation included, as any
+    caller gets it) and the backward to the input from a fixed stage gradient `seed` — no loss, no update."""
+    a = model(x, [stage])[stage]
+    return torch.autograd.grad(a, x, seed)[0]
+
+
+def run_metazoo(model, stage, n, device, batch=1) -> list[float]:
+    """Per-step times of `optimise_stage` (feather2023 step) over n steps."""
     x0, noise = _inputs(model, batch, device)
     with torch.no_grad():
         target = model(x0, [stage])[stage]
     recipe = RECIPES["feather2023"].resolved(model.spec, iterations=n, blocks=1)
-    states = [ItemState(x=noise[i]) for i in range(batch)]
-    _sync(device)
-    t = _clock()
-    optimise_stage(model, stage, target, states, recipe, log_every=50, gather_every=max(n, 50))
-    _sync(device)
-    return _clock() - t
+    clock = StepClock(model, device)
+    optimise_stage(clock, stage, target, [ItemState(x=noise[i]) for i in range(batch)], recipe,
+                   log_every=50, gather_every=50)
+    return clock.steps
 
 
-def run_floor(model, stage, n, device) -> float:
+def run_floor(model, stage, n, device) -> list[float]:
     x0, noise = _inputs(model, 1, device)
     with torch.no_grad():
-        target = model(x0, [stage])[stage]
+        seed = model(x0, [stage])[stage]
     x = noise.requires_grad_(True)
-    _sync(device)
-    t = _clock()
+    steps = []
     for _ in range(n):
-        a = model(x, [stage])[stage]
-        (g,) = torch.autograd.grad((a - target).square().sum(), x)
-    _sync(device)
-    return _clock() - t
+        _sync(device)
+        t = _clock()
+        floor_step(model, stage, x, seed)
+        _sync(device)
+        steps.append(_clock() - t)
+    return steps
+
+
+class StepPairing(StepClock):
+    """A StepClock whose `between` runs and times one floor step (on the floor's own input), so that every
+    metazoo step is paired with the floor step just before it: `floor[i]` and `steps[i]` (metazoo) saw the same
+    machine state within milliseconds of each other."""
+
+    def __init__(self, model, stage: str, device: str):
+        super().__init__(model, device)
+        self.stage = stage
+        x0, noise = _inputs(model, 1, device)
+        with torch.no_grad():
+            self.seed = model(x0, [stage])[stage]
+        self.x = noise.clone().requires_grad_(True)
+        self.floor: list[float] = []
+
+    def reset(self) -> "StepPairing":
+        self.floor = []
+        return super().reset()
+
+    def between(self) -> None:
+        t = _clock()
+        with torch.enable_grad():  # plenoptic evaluates its loss under no_grad once before its first step
+            floor_step(self.model, self.stage, self.x, self.seed)
+        _sync(self.device)
+        self.floor.append(_clock() - t)
+
+
+def run_paired(model, stage, n, device, method: str, warmup: int = 5, parts: int = 10) -> dict:
+    """n steps of `method` ("metazoo" or "plenoptic"), each paired with the floor step just before it → the median
+    of the per-pair ratios (method step ÷ its floor step), that median within each of `parts` consecutive parts of
+    the run, the median step times, and every step time in ms (the first `warmup` pairs are dropped)."""
+    pairing = StepPairing(model, stage, device)
+    steps = n + warmup + 1
+    if method == "metazoo":
+        x0, noise = _inputs(model, 1, device)
+        with torch.no_grad():
+            target = model(x0, [stage])[stage]
+        recipe = RECIPES["feather2023"].resolved(model.spec, iterations=steps, blocks=1)
+        optimise_stage(pairing, stage, target, [ItemState(x=noise[0])], recipe, log_every=50, gather_every=50)
+    else:
+        met = make_plenoptic(pairing, stage, device)
+        run_plenoptic(met, pairing, steps)
+    mine = pairing.steps[warmup:]
+    fl = pairing.floor[warmup: warmup + len(mine)]
+    ratios = [a / b for a, b in zip(mine, fl)]
+    size = len(ratios) // parts
+    return {"pairs": len(ratios), "method_ms": round(1000 * statistics.median(mine), 3),
+            "floor_ms": round(1000 * statistics.median(fl), 3),
+            "ratio": round(statistics.median(ratios), 4),
+            "ratio_of_medians": round(statistics.median(mine) / statistics.median(fl), 4),
+            "ratio_of_means": round(sum(mine) / sum(fl), 4),
+            "ratio_by_tenth": [round(statistics.median(ratios[i * size:(i + 1) * size]), 4) for i in range(parts)],
+            "method_ms_all": [round(1000 * t, 4) for t in mine], "floor_ms_all": [round(1000 * t, 4) for t in fl]}
 
 
 def run_update_ops(model, n, device) -> float:
@@ -97,18 +216,19 @@ def run_update_ops(model, n, device) -> float:
     return _clock() - t
 
 
-def run_reference(model, stage, n, device) -> float:
+def run_reference(model, stage, n, device) -> list[float]:
     """The study's per-step pattern: model(x) (unused), model(x) again for the loss, backward, normalised step."""
     x0, noise = _inputs(model, 1, device)
     with torch.no_grad():
         target = model(x0, [stage])[stage].reshape(1, -1)
     everything = [*model.spec.stage_names]
     model.truncate = False
+    steps = []
     try:
         x = noise.clone()
-        _sync(device)
-        t = _clock()
         for _ in range(n):
+            _sync(device)
+            t = _clock()
             x.requires_grad_(True)
             model(x, ["final"])  # Attacker.calc_loss: self.model(inp), output unused
             acts = model(x, everything)[stage].reshape(1, -1)  # the custom loss runs the whole model again
@@ -116,101 +236,126 @@ def run_reference(model, stage, n, device) -> float:
             (g,) = torch.autograd.grad(loss.sum(), x)
             with torch.no_grad():
                 x = (x - g / (g.reshape(1, -1).norm(dim=1).view(-1, 1, 1, 1) + 1e-10)).clamp(0, 1)
-        _sync(device)
-        return _clock() - t
+            _sync(device)
+            steps.append(_clock() - t)
+        return steps
     finally:
         model.truncate = True
 
 
-def make_plenoptic(model, stage, device):
+def make_plenoptic(clock: StepClock, stage, device):
+    """plenoptic's `Metamer` on the stage of the model inside `clock` (plenoptic calls its model once per step,
+    so the clock sees plenoptic's steps)."""
     import plenoptic as po
 
     class StageOnly(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.inner = model
+            self.inner = clock.model
 
         def forward(self, x):
-            return model(x, [stage])[stage]
+            return clock(x, [stage])[stage]
 
-    x0, noise = _inputs(model, 1, device)
-    wrapped = StageOnly().eval()
-    met = po.Metamer(x0, wrapped)
+    x0, noise = _inputs(clock.model, 1, device)
+    met = po.Metamer(x0, StageOnly().eval())
     met.setup(initial_image=noise)
     return met
 
 
-def run_plenoptic(met, n, device) -> float:
+def run_plenoptic(met, clock: StepClock, n) -> list[float]:
+    clock.reset()
     with contextlib.redirect_stderr(io.StringIO()):  # plenoptic's tqdm bar
-        _sync(device)
-        t = _clock()
         met.synthesize(max_iter=n, stop_criterion=-1.0)
-        _sync(device)
-        return _clock() - t
+    return clock.steps
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=0.4, help="target duration of one timed floor run")
     ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds")
+    ap.add_argument("--paired-seconds", type=float, default=20.0,
+                    help="target duration of the step-paired metazoo ÷ floor run per row (at least 200 pairs)")
+    ap.add_argument("--threads", type=int, default=1, help="CPU threads (torch.set_num_threads)")
+    ap.add_argument("--models", nargs="+", choices=list(CASES), default=list(CASES), help="models to measure")
+    ap.add_argument("--min-pairs", type=int, default=200, help="fewest step pairs of the paired run")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
     dev = args.device
     global CLOCK
     CLOCK = "process" if dev == "cpu" else "wall"
+    torch.set_num_threads(args.threads)
+    steady = dev == "cpu" and steady_allocator()
     rows = []
-    for model_id, stages in CASES.items():
+    for model_id in args.models:
+        stages = CASES[model_id]
         model = load_model(model_id, pretrained=False, device=dev)
         for stage in stages:
-            met = make_plenoptic(model, stage, dev)
-            run_floor(model, stage, 2, dev)
-            n = max(3, round(args.seconds / (run_floor(model, stage, 3, dev) / 3)))
+            met_clock = StepClock(model, dev)
+            met = make_plenoptic(met_clock, stage, dev)
+            floor_s = statistics.median(run_floor(model, stage, 4, dev)[1:])
+            n = max(8, round(args.seconds / floor_s))
             methods = {
-                "metazoo": lambda: run_metazoo(model, stage, n, dev) / n,
-                "floor": lambda: run_floor(model, stage, n, dev) / n,
-                "reference": lambda: run_reference(model, stage, n, dev) / n,
-                "plenoptic": lambda: run_plenoptic(met, n, dev) / n,
-                "metazoo_b8": lambda: run_metazoo(model, stage, n, dev, batch=8) / n,
+                "metazoo": lambda: run_metazoo(model, stage, n, dev),
+                "floor": lambda: run_floor(model, stage, n, dev),
+                "reference": lambda: run_reference(model, stage, n, dev),
+                "plenoptic": lambda: run_plenoptic(met, met_clock, n),
+                "metazoo_b8": lambda: run_metazoo(model, stage, n, dev, batch=8),
             }
             for f in methods.values():  # warm-up
                 f()
-            times: dict[str, list[float]] = {k: [] for k in methods}
+            steps: dict[str, list[float]] = {k: [] for k in methods}
             for _ in range(args.rounds):
                 for k, f in methods.items():
-                    times[k].append(f())
-            best = {k: min(v) for k, v in times.items()}  # least-disturbed round of each method
+                    steps[k].extend(f()[1:])  # each run's first step is its own warm-up
+            med = {k: statistics.median(v) for k, v in steps.items()}
             update = min(run_update_ops(model, 500, dev) / 500 for _ in range(5))
+            pairs = max(args.min_pairs, round(args.paired_seconds / 2 / med["floor"]))
+            paired = run_paired(model, stage, pairs, dev, "metazoo")
+            pleno = run_paired(model, stage, pairs, dev, "plenoptic")
             row = {
-                "model": model_id, "stage": stage, "iterations_per_run": n,
-                "ms_per_iter": {k: round(1000 * v, 2) for k, v in best.items() if k != "metazoo_b8"},
-                "ms_per_iter_median": {k: round(1000 * statistics.median(v), 2) for k, v in times.items()},
-                "ms_per_iter_all_rounds": {k: [round(1000 * t, 2) for t in v] for k, v in times.items()},
-                "metazoo_vs_floor": round(best["metazoo"] / best["floor"], 3),
+                "model": model_id, "stage": stage, "steps_per_run": n,
+                "ms_per_iter": {k: round(1000 * v, 2) for k, v in med.items() if k != "metazoo_b8"},
+                "ms_per_iter_b8": round(1000 * med["metazoo_b8"], 2),
+                "ms_per_iter_quartiles": {k: [round(1000 * q, 2) for q in statistics.quantiles(v, n=4)]
+                                          for k, v in steps.items()},
+                "timed_steps": {k: len(v) for k, v in steps.items()},
+                "metazoo_vs_floor": paired["ratio"],
+                "metazoo_vs_floor_paired": paired,
+                "plenoptic_vs_floor_paired": pleno,
+                "metazoo_vs_floor_rounds": round(med["metazoo"] / med["floor"], 3),
                 "update_ops_ms": round(1000 * update, 3),
-                "update_ops_vs_floor": round(update / best["floor"], 4),
-                "reference_vs_metazoo": round(best["reference"] / best["metazoo"], 2),
-                "plenoptic_vs_metazoo": round(best["plenoptic"] / best["metazoo"], 2),
-                "img_iter_per_s_b1": round(1 / best["metazoo"], 2),
-                "img_iter_per_s_b8": round(8 / best["metazoo_b8"], 2),
+                "update_ops_vs_floor": round(update / med["floor"], 4),
+                "reference_vs_metazoo": round(med["reference"] / med["metazoo"], 2),
+                "plenoptic_vs_metazoo": round(pleno["ratio"] / paired["ratio"], 3),
+                "plenoptic_vs_metazoo_rounds": round(med["plenoptic"] / med["metazoo"], 2),
+                "img_iter_per_s_b1": round(1 / med["metazoo"], 2),
+                "img_iter_per_s_b8": round(8 / med["metazoo_b8"], 2),
             }
             rows.append(row)
             ms = row["ms_per_iter"]
             print(f"{model_id:9s} {stage:12s} metazoo {ms['metazoo']:8.1f} ms  floor {ms['floor']:8.1f}  "
                   f"ref {ms['reference']:8.1f}  plenoptic {ms['plenoptic']:8.1f}  "
-                  f"| ×floor {row['metazoo_vs_floor']:.3f} (update ops {row['update_ops_ms']:.2f} ms)"
+                  f"| ×floor {row['metazoo_vs_floor']:.3f} paired over {paired['pairs']} steps "
+                  f"[{min(paired['ratio_by_tenth']):.3f}, {max(paired['ratio_by_tenth']):.3f}] "
+                  f"(rounds {row['metazoo_vs_floor_rounds']:.3f}; update ops {row['update_ops_ms']:.2f} ms)"
                   f"  ref/mz {row['reference_vs_metazoo']:.2f}  pleno/mz {row['plenoptic_vs_metazoo']:.2f}  "
                   f"img·it/s b1 {row['img_iter_per_s_b1']:.1f} b8 {row['img_iter_per_s_b8']:.1f}", flush=True)
+    overhead = step_overhead(dev, args.min_pairs * 10)
     result = {
         "benchmark": "metamer_step", "rounds": args.rounds, "device": dev,
         "torch": torch.__version__, "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
         "machine": platform.machine(), "python": platform.python_version(),
-        "clock": CLOCK,
+        "clock": CLOCK, "steady_allocator": steady,
         "note": ("random weights; CPU runs timed in process CPU time (time.process_time), other devices in wall "
-                 "time; methods interleaved in every round; ms_per_iter and ratios use each method's "
-                 "fastest round (least disturbed by other processes), ms_per_iter_median the median; "
-                 "machine shared with other jobs"),
+                 "time; every step timed; methods interleaved run by run in every round; ms_per_iter is each "
+                 "method's median step over all rounds (quartiles beside it) and the reference and throughput "
+                 "figures use those medians; metazoo_vs_floor is the median of the per-step-pair ratios "
+                 "(metazoo_vs_floor_paired: its pairs, its value in each tenth of the run, every step time), "
+                 "plenoptic_vs_metazoo the ratio of the two step-paired ratios against the same floor; "
+                 "*_rounds: the same ratios from the round medians"),
         "rows": rows,
+        "overhead_at_the_input_stage": overhead,
     }
     from metazoo_core.fileio import write_json
 
@@ -219,17 +364,35 @@ def main() -> None:
     print(f"written {args.out}")
 
 
+def step_overhead(device: str, pairs: int) -> dict:
+    """Each method's own per-step work, free of any network: AlexNet's `input_after_preproc` stage (the
+    normalised input, 150,528 values), where the floor is only the model's input clamp and normalisation, forward
+    and backward. Each method is paired with the floor as in the table's rows; plenoptic_vs_metazoo is the ratio
+    of the two paired ratios."""
+    model = load_model("alexnet", pretrained=False, device=device)
+    out = {m: run_paired(model, "input_after_preproc", pairs, device, m) for m in ("metazoo", "plenoptic")}
+    out["plenoptic_vs_metazoo"] = round(out["plenoptic"]["ratio"] / out["metazoo"]["ratio"], 2)
+    print(f"one step with no network (input stage): metazoo {out['metazoo']['method_ms']:.3f} ms, plenoptic "
+          f"{out['plenoptic']['method_ms']:.3f} ms (floor {out['metazoo']['floor_ms']:.3f} ms): plenoptic ÷ "
+          f"metazoo {out['plenoptic_vs_metazoo']:.2f}", flush=True)
+    return out
+
+
 def markdown_table(rows: list[dict]) -> str:
     """The docs/performance.md table."""
-    lines = ["| model | stage | metazoo ms/it | floor ms/it | metazoo ÷ floor | step ops ms (÷ floor) | reference ms/it "
-             "| reference ÷ metazoo | plenoptic ms/it | plenoptic ÷ metazoo | img·it/s b1 | img·it/s b8 |",
+    lines = ["| model | stage | metazoo ms/it | floor ms/it | metazoo ÷ floor, paired (medians; range by tenth; pairs) "
+             "| step ops ms (÷ floor) | reference ms/it | reference ÷ metazoo | plenoptic ÷ floor, paired (range) "
+             "| plenoptic ÷ metazoo | img·it/s b1 | img·it/s b8 |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        ms = r["ms_per_iter"]
+        ms, p, q = r["ms_per_iter"], r["metazoo_vs_floor_paired"], r["plenoptic_vs_floor_paired"]
         lines.append(f"| {r['model']} | {r['stage']} | {ms['metazoo']:.1f} | {ms['floor']:.1f} | "
-                     f"{r['metazoo_vs_floor']:.3f} | {r['update_ops_ms']:.2f} ({r['update_ops_vs_floor']:.2%}) | "
+                     f"**{p['ratio']:.3f}** ({p['method_ms']:.1f} vs {p['floor_ms']:.1f} ms; "
+                     f"{min(p['ratio_by_tenth']):.3f}–{max(p['ratio_by_tenth']):.3f}; {p['pairs']}) | "
+                     f"{r['update_ops_ms']:.2f} ({r['update_ops_vs_floor']:.2%}) | "
                      f"{ms['reference']:.1f} | {r['reference_vs_metazoo']:.2f} | "
-                     f"{ms['plenoptic']:.1f} | {r['plenoptic_vs_metazoo']:.2f} | {r['img_iter_per_s_b1']:.1f} | "
+                     f"{q['ratio']:.3f} ({min(q['ratio_by_tenth']):.3f}–{max(q['ratio_by_tenth']):.3f}) | "
+                     f"**{r['plenoptic_vs_metazoo']:.2f}** | {r['img_iter_per_s_b1']:.1f} | "
                      f"{r['img_iter_per_s_b8']:.1f} |")
     return "\n".join(lines)
 

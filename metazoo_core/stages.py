@@ -40,6 +40,24 @@ def fake_relu(x: Tensor) -> Tensor:
     return FakeReLU.apply(x)
 
 
+class RangeClamp(torch.autograd.Function):
+    """The study's input clamp (`InputNormalize`, PyTorch 1.5): forward clamp to [lo, hi]; backward passes the
+    gradient where lo ≤ x ≤ hi — subgradient 1 at the bounds (PyTorch ≥ 2.x gives 0 there, so a pixel clamped
+    to exactly 0 or 1 would never receive a gradient again) — and 0 outside."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, lo: float, hi: float) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x)
+        ctx.bounds = (lo, hi)
+        return x.clamp(lo, hi)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        lo, hi = ctx.bounds
+        return grad.masked_fill((x < lo).logical_or_(x > hi), 0.0), None, None
+
+
 @dataclass(frozen=True)
 class Tap:
     """Where a stage lives in the network.
@@ -197,9 +215,11 @@ class StagedModel(nn.Module):
     def stage_names(self) -> list[str]:
         return self.spec.stage_names
 
-    def preprocess(self, x: Tensor) -> Tensor:
-        """Clamp to the input range, then normalise: the `input_after_preproc` stage."""
-        x = x.clamp(*self.input_range)
+    def preprocess(self, x: Tensor, clamp: bool = True) -> Tensor:
+        """Clamp to the input range, then normalise: the `input_after_preproc` stage. clamp=False is for callers
+        that guarantee x is already in the range (the clamp is then the identity, forward and backward)."""
+        if clamp:
+            x = RangeClamp.apply(x, *self.input_range)
         if self.mean is not None:
             x = (x - self.mean) / self.std
         return x
@@ -214,10 +234,13 @@ class StagedModel(nn.Module):
                 )
         return names
 
-    def forward(self, x: Tensor, stages: Sequence[str] | None = None) -> dict[str, Tensor]:  # type: ignore[override]
-        """x: (B, *input.shape) in the input range → {stage: (B, *stage shape)}; default: every spec stage."""
+    def forward(self, x: Tensor, stages: Sequence[str] | None = None, *,  # type: ignore[override]
+                in_range: bool = False) -> dict[str, Tensor]:
+        """x: (B, *input.shape) in the input range → {stage: (B, *stage shape)}; default: every spec stage.
+        in_range=True promises lo ≤ x ≤ hi (the metamer engine after its own clamp) and skips the in-graph clamp,
+        whose backward costs three elementwise passes over the input; the result is the same."""
         names = self.check_stages(self.spec.stage_names if stages is None else stages)
-        z = self.preprocess(x)
+        z = self.preprocess(x, clamp=not in_range)
         out: dict[str, Tensor] = {}
         if IMPLICIT_STAGE in names:
             out[IMPLICIT_STAGE] = z

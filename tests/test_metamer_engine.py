@@ -12,6 +12,7 @@ from metazoo_core.io.images import load_image
 from metazoo_core.metamer import RECIPES, generate_metamers, initial_noise
 from metazoo_core.metamer.optimise import ItemState, optimise_stage, range_penalty, relative_loss
 from metazoo_core.models import load_model
+from metazoo_core.stages import RangeClamp
 
 RECORD_FIELDS = {"schema", "model", "family", "modality", "weights_sha256", "weights_source", "stage", "input",
                  "recipe", "seed", "versions", "loss_curve", "measures", "null", "criteria", "passed", "prediction",
@@ -111,6 +112,57 @@ def test_adam_recipe_is_torch_adam_with_step_decay(random_model, images):
         with torch.no_grad():
             x.clamp_(0, 1)
     assert (state.x - x[0].detach()).abs().max().item() < 1e-6
+
+
+def test_relative_loss_value_and_gradient_match_autograd():
+    """The hand-written backward of the loss equals autograd's gradient of the plain expression (float64, with no
+    mask, a 0/1 mask and a weighted mask) and passes torch's finite-difference gradcheck; a row that already
+    matches its target gets gradient 0, not NaN."""
+    g = torch.Generator().manual_seed(3)
+    a = torch.randn(3, 40, generator=g, dtype=torch.float64)
+    t = torch.randn(3, 40, generator=g, dtype=torch.float64)
+    masks = [None, (torch.rand(40, generator=g) > 0.5).double(), torch.rand(40, generator=g, dtype=torch.float64)]
+    w = torch.randn(3, dtype=torch.float64, generator=g)  # unequal upstream gradients per row
+    for m in masks:
+        mm = torch.ones(40, dtype=torch.float64) if m is None else m
+        x = a.clone().requires_grad_(True)
+        plain = ((x - t) * mm).square().sum(dim=1).sqrt() / (t * mm).square().sum(dim=1).sqrt()
+        (expected,) = torch.autograd.grad((plain * w).sum(), x)
+        x = a.clone().requires_grad_(True)
+        ours = relative_loss(x, t, m, None if m is not None else t.norm(dim=1))
+        (got,) = torch.autograd.grad((ours * w).sum(), x)
+        assert torch.allclose(ours, plain.detach(), rtol=1e-12)
+        assert torch.allclose(got, expected, rtol=1e-10, atol=1e-14)
+        assert torch.autograd.gradcheck(lambda y, m=m: relative_loss(y, t, m), (a.clone().requires_grad_(True),))
+    x = t.clone().requires_grad_(True)
+    (zero,) = torch.autograd.grad(relative_loss(x, t).sum(), x)
+    assert torch.equal(zero, torch.zeros_like(t))
+
+
+def test_input_clamp_has_the_study_s_subgradient_at_the_bounds():
+    """PyTorch 1.5 (the study) passed the clamp's gradient at x = lo and x = hi; PyTorch 2.14's own clamp gives 0
+    there, which would freeze every pixel once clamped to exactly 0 or 1."""
+    x = torch.tensor([-0.5, 0.0, 0.5, 1.0, 1.5], requires_grad=True)
+    (g,) = torch.autograd.grad(RangeClamp.apply(x, 0.0, 1.0).sum(), x)
+    assert g.tolist() == [0.0, 1.0, 1.0, 1.0, 0.0]
+
+
+def test_skipping_the_in_graph_clamp_changes_nothing_for_in_range_inputs(random_model, images):
+    """`in_range=True` (what the engine passes once it has clamped x) gives the same stage and input gradient as
+    the model's own call on an in-range input (with pixels at exactly 0 and 1); out of range the in-graph clamp
+    is what differs."""
+    x = images[0].tensor[None].clone()
+    x[..., :8, :8], x[..., -8:, -8:] = 0.0, 1.0
+    out = {}
+    for flag in (False, True):
+        xi = x.clone().requires_grad_(True)
+        a = random_model(xi, ["blocks_1"], in_range=flag)["blocks_1"]
+        out[flag] = (a.detach(), torch.autograd.grad(a.square().sum(), xi)[0])
+    assert torch.equal(out[False][0], out[True][0]) and torch.equal(out[False][1], out[True][1])
+    outside = x * 3 - 1
+    with torch.no_grad():
+        assert not torch.equal(random_model(outside, ["blocks_1"])["blocks_1"],
+                               random_model(outside, ["blocks_1"], in_range=True)["blocks_1"])
 
 
 def test_plenoptic_range_penalty_matches_plenoptic():

@@ -5,6 +5,11 @@ item and summed, so each item's gradient is exactly its own (items never interac
 each item's own gradient norm. The forward stops at the stage (`StagedModel` truncation) and parameters are frozen,
 so a step costs one truncated forward and one backward to the input.
 
+For the normalised-gradient recipes the backward starts from d = m⊙(a − t) itself (the gradient of ½‖d‖²): per
+item that is a positive multiple c = ‖d‖·‖m⊙t‖ of the relative loss's gradient, so g/‖g‖ — the step — is the same,
+and the only work beyond the bare forward and backward is forming d and the update (the loss value itself is
+computed on logged steps only). The 1e-10 added to ‖g‖ thus acts as 1e-10/c (docs/fidelity.md).
+
 Losses are written into a device tensor every `log_every` steps and read back (one host sync) only then; items whose
 loss falls below `stop_loss` leave the batch at those points. `on_checkpoint` receives the current states every
 `checkpoint_every` steps so the caller can save them (resume).
@@ -68,12 +73,43 @@ def flat_mask(schedule: UnitSchedule | None, block: int, step: int, stage_shape:
     return torch.as_tensor(m, device=device).expand(stage_shape).reshape(-1).to(torch.float32)
 
 
-def relative_loss(acts: Tensor, target: Tensor, mask: Tensor | None, target_norm: Tensor | None) -> Tensor:
-    """(B, N) activations and targets → (B,) ‖m⊙(a − t)‖₂ / ‖m⊙t‖₂ (m = 1 without a mask)."""
-    # sqrt(Σ d²) rather than .norm(): the same value, and its backward is two elementwise passes cheaper
+class _RelativeDistance(torch.autograd.Function):
+    """‖m⊙(a − t)‖₂ / ‖m⊙t‖₂ per row with a hand-written backward: d = m⊙(a − t) is formed once in the forward and
+    scaled in the backward, ∂/∂a = m⊙d / (‖d‖·‖m⊙t‖). Three elementwise passes in all without a mask, where
+    autograd's graph for the same expression needs five or more."""
+
+    @staticmethod
+    def forward(ctx, acts: Tensor, target: Tensor, mask: Tensor | None, target_norm: Tensor) -> Tensor:
+        d = acts - target
+        if mask is not None:
+            d.mul_(mask)
+        d_norm = torch.linalg.vector_norm(d, dim=1)
+        ctx.save_for_backward(d, d_norm, target_norm, mask)
+        return d_norm / target_norm
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        d, d_norm, target_norm, mask = ctx.saved_tensors
+        scale = (grad / (d_norm * target_norm)).nan_to_num_(0.0, 0.0, 0.0).unsqueeze(1)  # d = 0 → gradient 0
+        g = d * scale
+        if mask is not None:
+            g.mul_(mask)  # ∂/∂a of ‖m⊙(a − t)‖ is m⊙d/‖d‖ (also for weighted masks)
+        return g, None, None, None
+
+
+def _masked_norm(v: Tensor, mask: Tensor | None, known: Tensor | None = None) -> Tensor:
+    """(B, N) → (B,) ‖m⊙v‖₂ per row; `known` is returned as is when there is no mask (the unmasked norm)."""
     if mask is None:
-        return (acts - target).square().sum(dim=1).sqrt() / target_norm
-    return ((acts - target) * mask).square().sum(dim=1).sqrt() / (target * mask).norm(dim=1)
+        return known if known is not None else torch.linalg.vector_norm(v, dim=1)
+    return torch.linalg.vector_norm(v * mask, dim=1)
+
+
+def relative_loss(acts: Tensor, target: Tensor, mask: Tensor | None = None,
+                  target_norm: Tensor | None = None) -> Tensor:
+    """(B, N) activations and targets → (B,) ‖m⊙(a − t)‖₂ / ‖m⊙t‖₂ (m = 1 without a mask), differentiable in
+    `acts`. target_norm: (B,) unmasked ‖t‖₂ when already known (the engine computes it once per stage). A row
+    whose activations equal its target gets gradient 0 (the norm's subgradient), not NaN."""
+    return _RelativeDistance.apply(acts, target, mask, _masked_norm(target, mask, target_norm))
 
 
 def range_penalty(x: Tensor, lo: float, hi: float) -> Tensor:
@@ -108,6 +144,7 @@ def optimise_stage(model, stage: str, targets: Tensor, states: list[ItemState], 
     target = targets.reshape(targets.shape[0], -1)
     target_norm = target.norm(dim=1)
     adam = recipe.method == "adam"
+    scale_free = recipe.method == "normalized_gradient" and not recipe.range_penalty
     if adam:
         keys = ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if recipe.amsgrad else ())
         moments = {k: torch.stack([s.adam.get(k, torch.zeros_like(s.x)) for s in states]).to(device) for k in keys}
@@ -161,18 +198,30 @@ def optimise_stage(model, stage: str, targets: Tensor, states: list[ItemState], 
     if progress is not None:
         progress(ProgressEvent(stage, names, start, total, None, kind="start"))
     step = start - 1
+    clamped = False
     for step in range(start, total):
         if not active:
             break
         block, within = divmod(step, recipe.iterations)
         mask = flat_mask(schedule, block, within, stage_shape, device)
-        acts = model(x, [stage])[stage].reshape(x.shape[0], -1)
-        loss = relative_loss(acts, target, mask, target_norm)
-        objective = loss
-        if recipe.range_penalty:
-            objective = loss + recipe.range_penalty * range_penalty(x, lo, hi)
-        (grad,) = torch.autograd.grad(objective.sum(), x)
-        if step % log_every == 0 or within == 0:
+        acts = model(x, [stage], in_range=clamped)[stage].reshape(x.shape[0], -1)
+        logged = step % log_every == 0 or within == 0
+        if scale_free:
+            # ∇ of ½‖m⊙(a − t)‖² is, per item, ‖m⊙(a − t)‖·‖m⊙t‖ times ∇ of the relative loss: the same normalised
+            # step, without the loss's norm, division and scaling passes (the loss is computed on logged steps)
+            with torch.no_grad():
+                d = acts.detach() - target
+                if mask is not None:
+                    d.mul_(mask)
+                loss = _masked_norm(d, None) / _masked_norm(target, mask, target_norm) if logged else None
+            (grad,) = torch.autograd.grad(acts, x, d if mask is None else d * mask)
+        else:
+            loss = relative_loss(acts, target, mask, target_norm)
+            objective = loss
+            if recipe.range_penalty:
+                objective = loss + recipe.range_penalty * range_penalty(x, lo, hi)
+            (grad,) = torch.autograd.grad(objective.sum(), x)
+        if logged:
             if len(pending_steps) == capacity:
                 gather(final=True)  # before the update: read losses, but nobody leaves the batch here
             pending[: loss.shape[0], len(pending_steps)] = loss.detach()
@@ -185,6 +234,7 @@ def optimise_stage(model, stage: str, targets: Tensor, states: list[ItemState], 
                 x.addcdiv_(grad, norm, value=-recipe.step_size(block))
             if recipe.clamp:
                 x.clamp_(lo, hi)
+                clamped = True  # the model's own clamp can be skipped from now on
         steps_done = step + 1
         if (step + 1) % gather_every == 0:
             gather()
