@@ -238,7 +238,7 @@ class StagedModel(nn.Module):
                 in_range: bool = False) -> dict[str, Tensor]:
         """x: (B, *input.shape) in the input range → {stage: (B, *stage shape)}; default: every spec stage.
         in_range=True promises lo ≤ x ≤ hi (the metamer engine after its own clamp) and skips the in-graph clamp,
-        whose backward costs three elementwise passes over the input; the result is the same."""
+        whose backward costs four elementwise passes over the input; the result is the same."""
         names = self.check_stages(self.spec.stage_names if stages is None else stages)
         z = self.preprocess(x, clamp=not in_range)
         out: dict[str, Tensor] = {}

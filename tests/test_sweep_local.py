@@ -166,8 +166,8 @@ def _sweep_proc(plan: Path, root: Path, *extra: str) -> subprocess.Popen:
 
 
 def _kill_mid_unit(store: Store, deadline: float) -> tuple[str, int]:
-    """SIGKILL the worker while it holds a unit that is not committed (checked with the worker stopped), after
-    at least one unit was committed."""
+    """SIGKILL the worker while it holds a unit that is started (lock and work folder) and not committed — checked
+    with the worker stopped — after at least one unit was committed."""
     while time.monotonic() < deadline:
         if done_files(store):
             for lock in (store.root / "locks").glob("*.lock"):
@@ -177,7 +177,7 @@ def _kill_mid_unit(store: Store, deadline: float) -> tuple[str, int]:
                     continue
                 uid = lock.name.removesuffix(".lock")
                 os.kill(info["pid"], signal.SIGSTOP)
-                if lock.exists() and not store.is_done(uid):
+                if lock.exists() and store.partial_dir(uid).exists() and not store.is_done(uid):
                     os.kill(info["pid"], signal.SIGKILL)
                     return uid, info["pid"]
                 os.kill(info["pid"], signal.SIGCONT)
