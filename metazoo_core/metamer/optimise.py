@@ -62,15 +62,12 @@ class ProgressEvent:
     kind: str = "step"  # "start" | "step" | "done"
 
 
-def flat_mask(schedule: UnitSchedule | None, block: int, step: int, stage_shape: tuple[int, ...],
-              device: torch.device) -> Tensor | None:
-    """The schedule's unit mask for (block, step) as a flat float tensor (N,), or None for all units."""
-    if schedule is None:
+def flat_mask(raw, stage_shape: tuple[int, ...], device: torch.device) -> Tensor | None:
+    """A schedule's unit mask (broadcastable to the stage shape, or None for all units) as a flat float tensor
+    (N,), or None."""
+    if raw is None:
         return None
-    m = schedule.mask(block, step)
-    if m is None:
-        return None
-    return torch.as_tensor(m, device=device).expand(stage_shape).reshape(-1).to(torch.float32)
+    return torch.as_tensor(raw, device=device).expand(stage_shape).reshape(-1).to(torch.float32)
 
 
 class _RelativeDistance(torch.autograd.Function):
@@ -199,11 +196,14 @@ def optimise_stage(model, stage: str, targets: Tensor, states: list[ItemState], 
         progress(ProgressEvent(stage, names, start, total, None, kind="start"))
     step = start - 1
     clamped = False
+    last_raw, mask = None, None
     for step in range(start, total):
         if not active:
             break
         block, within = divmod(step, recipe.iterations)
-        mask = flat_mask(schedule, block, within, stage_shape, device)
+        raw = schedule.mask(block, within) if schedule is not None else None
+        if raw is not last_raw:  # a new unit set: expand it once, not at every step (HMAX s2: 42 M units)
+            last_raw, mask = raw, flat_mask(raw, stage_shape, device)
         acts = model(x, [stage], in_range=clamped)[stage].reshape(x.shape[0], -1)
         logged = step % log_every == 0 or within == 0
         if scale_free:

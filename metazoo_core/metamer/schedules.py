@@ -18,7 +18,8 @@ class UnitSchedule(Protocol):
     `mask(block, step)` gets the 0-based learning-rate block and the 0-based step within that block and returns
     a boolean tensor broadcastable to the per-example stage shape (no batch dimension), or None for all units.
     The same mask applies to every item of a batch. It must be deterministic given the schedule's own seed, so
-    that a resumed run sees the same masks as an uninterrupted one.
+    that a resumed run sees the same masks as an uninterrupted one. Return the same (read-only) object for as long
+    as the unit set does not change: the engine expands a mask to the stage shape only when it gets a new object.
     """
 
     def mask(self, block: int, step: int):  # -> torch.Tensor | None

@@ -67,9 +67,13 @@ class CoarseToFine:
         return index
 
     def mask(self, block: int, step: int):
-        import torch
-
         index = self.set_index(block, step)
-        if index is None:
-            return None
-        return torch.from_numpy(filter_sets()[index].copy()).reshape(-1, 1, 1)
+        return None if index is None else _set_mask(index)
+
+
+@functools.lru_cache(maxsize=None)
+def _set_mask(index: int):
+    """Filter set `index` as a read-only (111, 1, 1) boolean mask, one object per set."""
+    import torch
+
+    return torch.from_numpy(filter_sets()[index].copy()).reshape(-1, 1, 1)
