@@ -16,7 +16,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import MetazooError, RegistryError
-from .registry import DEFAULT_REGISTRY, ModelSpec, Registry, load_registry_file, parse_specs
+from .registry import DEFAULT_REGISTRY, ModelSpec, Registry, load_registry, parse_specs
 
 ENTRY_POINT_GROUP = "metazoo"
 
@@ -94,7 +94,8 @@ def build_host(extra_plugins: dict[str, Any] | None = None, registry_file=DEFAUL
 
     _guarded_call(plugins, pm, "metazoo_register_families", family_register)
 
-    specs: list[ModelSpec] = list(load_registry_file(registry_file))
+    loaded = load_registry(registry_file)
+    specs = list(loaded.specs)
     known = {s.id for s in specs}
     plugin_specs: list[tuple[PluginInfo, list[dict]]] = []
 
@@ -118,7 +119,7 @@ def build_host(extra_plugins: dict[str, Any] | None = None, registry_file=DEFAUL
         known.update(s.id for s in new)
         info.n_specs = len(new)
         specs.extend(new)
-    return PluginHost(manager=pm, plugins=plugins, registry=Registry(specs))
+    return PluginHost(manager=pm, plugins=plugins, registry=Registry(specs, loaded.archives, loaded.weight_packages))
 
 
 REGISTRY_ENV = "METAZOO_REGISTRY"

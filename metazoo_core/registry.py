@@ -9,7 +9,7 @@ from __future__ import annotations
 import fnmatch
 import math
 from pathlib import Path
-from typing import Any, Iterable, Literal
+from typing import Any, Iterable, Literal, NamedTuple
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -70,12 +70,56 @@ class StageSpec(_Strict):
         return self
 
 
+class ArchiveSpec(_Strict):
+    """One archive that holds several models' checkpoints (the registry's top-level `archives:` table)."""
+
+    url: str = Field(description="https://… (or http://) address of the archive; stated once for all its members")
+    sha256: str | None = Field(None, description="sha256 of the whole archive, checked after download when given")
+    notes: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> "ArchiveSpec":
+        if not self.url.startswith(("https://", "http://")):
+            raise ValueError(f"archive url '{self.url}' must start with https:// or http://")
+        if self.sha256 is not None and not _is_sha256(self.sha256):
+            raise ValueError(f"sha256 '{self.sha256}' is not 64 hex digits")
+        return self
+
+
+class ManualSpec(_Strict):
+    """A checkpoint that can only be downloaded by hand (e.g. from a Google-Drive folder)."""
+
+    where: str = Field(description="where a person gets the file, e.g. 'Google Drive folder 1W2zGH…'")
+    file: str = Field(description="the file name to download there")
+
+
+def _is_sha256(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdefABCDEF" for c in text)
+
+
 class WeightsSpec(_Strict):
     source: str | None = Field(None, description="hf://ORG/REPO/FILE[@REV], https://URL, pkg://MODULE:ATTR, or None")
-    sha256: str | None = None
-    member: str | None = Field(None, description="file inside an archive source")
+    sha256: str | None = Field(None, description="sha256 of the checkpoint file (the member, for archives)")
+    archive: str | None = Field(None, description="key of the registry's `archives:` table holding the checkpoint")
+    member: str | None = Field(None, description="file inside the archive (exact name, ./name or unique basename)")
+    fallbacks: list[str] = Field([], description="further sources tried in order after `source`")
+    manual: ManualSpec | None = Field(None, description="the checkpoint is a manual download only")
+    unverified: list[str] = Field([], description="facts about these weights that could not be verified")
+    mirror: str | None = Field(None, description="hf://ORG/REPO of a metazoo export of this model")
     format: str | None = Field(None, description="checkpoint layout, passed to the family's converter")
     notes: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> "WeightsSpec":
+        if self.archive is not None and not self.member:
+            raise ValueError(f"archive '{self.archive}' needs a `member` (the file inside it)")
+        if self.archive is not None and self.source and self.source.startswith(("https://", "http://")):
+            raise ValueError("give either `archive:` or an https `source:`, not both (the archive table has the URL)")
+        if self.mirror is not None and (not self.mirror.startswith("hf://") or self.mirror.count("/") != 3):
+            raise ValueError(f"mirror '{self.mirror}' must be hf://ORG/REPO")
+        if self.sha256 is not None and not _is_sha256(self.sha256):
+            raise ValueError(f"sha256 '{self.sha256}' is not 64 hex digits")
+        return self
 
 
 class Provenance(_Strict):
@@ -183,13 +227,28 @@ def parse_specs(entries: Any, origin: str) -> list[ModelSpec]:
     return specs
 
 
-def load_registry_file(path: Path | str = DEFAULT_REGISTRY) -> list[ModelSpec]:
-    """Read and validate a registry YAML file (top-level key `models:`, a list of entries)."""
+class RegistryFile(NamedTuple):
+    """What one registry file declares."""
+
+    specs: list[ModelSpec]
+    archives: dict[str, ArchiveSpec]
+    weight_packages: list[str]
+    """Python modules allowed as `pkg://MODULE:CALLABLE` weight sources (top-level `weight_packages:`)."""
+
+
+def load_registry(path: Path | str = DEFAULT_REGISTRY) -> RegistryFile:
+    """Read and validate a registry YAML file: `models:` (a list of entries), optional `archives:` and
+    `weight_packages:`.
+
+    Every `weights.archive` (and `build.readout_weights.archive`) must name a key of `archives:`.
+    """
     path = Path(path)
     try:
         text = path.read_text()
     except OSError as e:
         raise RegistryError(f"cannot read registry file {path}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise RegistryError(f"registry file {path} is not UTF-8 text; save it as UTF-8 and retry") from None
     try:
         data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as e:
@@ -198,13 +257,52 @@ def load_registry_file(path: Path | str = DEFAULT_REGISTRY) -> list[ModelSpec]:
         raise RegistryError(f"{path}:{where}: malformed YAML ({getattr(e, 'problem', e)}); fix the syntax and retry") from None
     if not isinstance(data, dict) or "models" not in data:
         raise RegistryError(f"{path}: expected a mapping with a 'models:' list at the top level")
-    return parse_specs(data["models"], str(path))
+    archives = parse_archives(data.get("archives") or {}, str(path))
+    specs = parse_specs(data["models"], str(path))
+    check_archive_refs(specs, archives, str(path))
+    packages = data.get("weight_packages") or []
+    if not isinstance(packages, list) or not all(isinstance(p, str) and p.isidentifier() for p in packages):
+        raise RegistryError(f"{path}: 'weight_packages:' must be a list of Python module names")
+    return RegistryFile(specs, archives, packages)
+
+
+def parse_archives(raw: Any, origin: str) -> dict[str, ArchiveSpec]:
+    """The `archives:` table: {NAME: {url, sha256, notes}}; a bad entry raises one line."""
+    if not isinstance(raw, dict):
+        raise RegistryError(f"{origin}: 'archives:' must map names to {{url, sha256, notes}}")
+    out = {}
+    for name, entry in raw.items():
+        try:
+            out[str(name)] = ArchiveSpec.model_validate(entry)
+        except ValidationError as e:
+            raise RegistryError(f"{origin}: archive '{name}': {_describe_error(e)}; fix the entry and retry") from None
+    return out
+
+
+def check_archive_refs(specs: Iterable[ModelSpec], archives: dict[str, ArchiveSpec], origin: str) -> None:
+    """Every archive a spec names must be in `archives`; raises one line naming the entry otherwise."""
+    for s in specs:
+        extra = s.build.get("readout_weights")
+        names = [s.weights.archive, extra.get("archive") if isinstance(extra, dict) else None]
+        for name in names:
+            if name is not None and name not in archives:
+                known = ", ".join(archives) or "none"
+                raise RegistryError(f"{origin}: entry '{s.id}': weights archive '{name}' is not in the "
+                                    f"'archives:' table{suggest(str(name), list(archives))} (known: {known})")
+
+
+def load_registry_file(path: Path | str = DEFAULT_REGISTRY) -> list[ModelSpec]:
+    """The model specs of a registry YAML file (see `load_registry` for the archives table too)."""
+    return load_registry(path).specs
 
 
 class Registry:
     """All known model specs by id, with timm-style queries."""
 
-    def __init__(self, specs: Iterable[ModelSpec]):
+    def __init__(self, specs: Iterable[ModelSpec], archives: dict[str, ArchiveSpec] | None = None,
+                 weight_packages: Iterable[str] = ()):
+        self.archives: dict[str, ArchiveSpec] = dict(archives or {})
+        self.weight_packages: list[str] = list(weight_packages)
         self._specs: dict[str, ModelSpec] = {}
         for s in specs:
             if s.id in self._specs:

@@ -124,3 +124,36 @@ def test_unreadable_weights_file_is_one_line(cli, tmp_path):
             "--weights", str(bad), "--out", str(tmp_path / "o"))
     assert r.returncode != 0 and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "garbage.pth" in r.stderr
+
+
+def _mini_registry(tmp_path, weights: dict, archives: dict | None = None):
+    import yaml
+
+    entry = {"id": "tiny", "family": "efficientnet", "modality": "vision",
+             "input": {"shape": [3, 8, 8], "range": [0, 1]}, "stages": [{"name": "final", "shape": [4]}],
+             "weights": weights}
+    path = tmp_path / "reg.yaml"
+    path.write_text(yaml.safe_dump({"archives": archives or {}, "models": [entry]}))
+    return path
+
+
+def test_registry_archive_table_and_new_weights_fields(tmp_path):
+    from metazoo_core.registry import load_registry
+
+    path = _mini_registry(tmp_path, {"archive": "vis", "member": "a.pt", "fallbacks": ["https://h/a.pt"],
+                                     "manual": {"where": "Google Drive folder X", "file": "a.pt"},
+                                     "unverified": ["member name"], "mirror": "hf://lab/tiny"},
+                          {"vis": {"url": "https://h/v.tar", "sha256": None, "notes": "n"}})
+    loaded = load_registry(path)
+    w = loaded.specs[0].weights
+    assert loaded.archives["vis"].url == "https://h/v.tar"
+    assert (w.archive, w.member, w.fallbacks, w.manual.file, w.unverified, w.mirror) == (
+        "vis", "a.pt", ["https://h/a.pt"], "a.pt", ["member name"], "hf://lab/tiny")
+
+
+def test_registry_unknown_archive_is_one_line(cli, tmp_path):
+    path = _mini_registry(tmp_path, {"archive": "nope", "member": "a.pt"}, {"vis": {"url": "https://h/v.tar"}})
+    r = cli("list", env={"METAZOO_REGISTRY": str(path)})
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert "tiny" in r.stderr and "'nope'" in r.stderr and "archives:" in r.stderr
