@@ -1,6 +1,6 @@
 """The Typer app. Commands live in `metazoo_cli.commands.*`, one module per topic, each exposing
 `register(app)`; they are discovered here and must not import torch at module import (so that
-`metazoo --help` and `metazoo list` stay fast).
+`metazoo --help` and `metazoo list` stay fast). Plugins add theirs through the `metazoo_register_commands` hook.
 """
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import sys
 import typer
 
 from metazoo_core.errors import MetazooError
+from metazoo_core.plugins import register_commands
 
 from . import commands
 
@@ -34,6 +35,7 @@ PANELS = {
 
 for _info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
     importlib.import_module(f"{commands.__name__}.{_info.name}").register(app)
+register_commands(app, warn=lambda line: print(line, file=sys.stderr))  # third-party plugins' commands
 
 _ORDER = [name for names in PANELS.values() for name in names]
 for _command in [*app.registered_commands, *app.registered_groups]:

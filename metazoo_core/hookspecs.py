@@ -1,31 +1,25 @@
 """The plugin interface (pluggy project name and entry-point group: `metazoo`).
 
-A plugin is a module (or object) with `@hookimpl` functions. Registration hooks must stay cheap: they run at
-`metazoo list` time, so a plugin module must not import torch or model code at import time — do it inside
-`metazoo_build_model` and friends.
+A plugin declares its model families as `metazoo_core.family.Family` records and may add model specs and CLI
+commands. Every hook here is a broadcast ("register what you have"); no hook asks "is this spec yours?" — the host
+keeps families by name and looks them up. Registration hooks run at `metazoo list` and `metazoo --help` time, so a
+plugin module must not import torch or model code at import time (`Family` names its code lazily).
 
-    from metazoo_core.hookspecs import hookimpl
+    from metazoo_core.family import Family, lazy, registers
 
-    @hookimpl
-    def metazoo_register_families(register):
-        register("mynet", "My networks (paper, year)")
-
-    @hookimpl
-    def metazoo_register_specs(register):
-        register({"id": "mynet_small", "family": "mynet", ...})      # same fields as registry.yaml
-
-    @hookimpl
-    def metazoo_build_model(spec, options):
-        if spec.family != "mynet":
-            return None
-        from .model import build          # torch imported here, not at module import
-        return build(spec, options)        # a metazoo_core.stages.StageNetwork
+    FAMILY = Family(name="mynet", description="My networks (paper, year)", build=lazy("mynet.model:build", "spec"))
+    metazoo_register_families = registers(FAMILY)
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import pluggy
+
+if TYPE_CHECKING:
+    import typer
+
+    from .family import Family
 
 PROJECT = "metazoo"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -33,8 +27,8 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec
-def metazoo_register_families(register: Callable[[str, str], None]) -> None:
-    """Declare model families: `register(name, description)`. Cheap; no torch."""
+def metazoo_register_families(register: "Callable[[Family], None]") -> None:
+    """Declare model families: `register(Family(...))`. A family name claimed twice is refused. Cheap; no torch."""
 
 
 @hookspec
@@ -42,27 +36,6 @@ def metazoo_register_specs(register: Callable[[dict[str, Any]], None]) -> None:
     """Add model specs (dicts with registry.yaml's fields) beyond registry.yaml. Cheap; no torch."""
 
 
-@hookspec(firstresult=True)
-def metazoo_build_model(spec: Any, options: dict[str, Any]) -> Any:
-    """Build the network for `spec` (a ModelSpec) if it belongs to this plugin's family.
-
-    Return a `metazoo_core.stages.StageNetwork` with random or constructed weights (the core loads checkpoints
-    afterwards through `metazoo_convert_checkpoint`), or None when the spec is not this plugin's.
-    `options` holds build switches, e.g. {"device": "meta"}.
-    """
-
-
-@hookspec(firstresult=True)
-def metazoo_convert_checkpoint(spec: Any, state_dict: dict[str, Any], network: Any) -> Any:
-    """Map an original checkpoint's state dict (already loaded safely) onto `network.net`'s keys.
-
-    Return the converted dict, or None when `spec` is not this plugin's (the core then loads it as it is).
-    """
-
-
-@hookspec(firstresult=True)
-def metazoo_stage_schedule(spec: Any, stage: str, options: dict[str, Any]) -> Any:
-    """A unit schedule for metamer optimisation at `stage` (which units count in the loss at each step).
-
-    Return a `metazoo_core.metamer.schedules.UnitSchedule`, or None for the default (all units, every step).
-    """
+@hookspec
+def metazoo_register_commands(cli: "typer.Typer") -> None:
+    """Add commands to the `metazoo` command line (`@cli.command()`); runs at every start, so no torch here."""

@@ -1,4 +1,4 @@
-"""Build registered models: spec → family plugin → weights → `StagedModel`."""
+"""Build registered models: spec → its `Family` (looked up by name) → weights → `StagedModel`."""
 from __future__ import annotations
 
 from typing import Any
@@ -17,19 +17,13 @@ def build_network(spec: ModelSpec, device: str = "cpu", plugin_host: PluginHost 
     """The family's `StageNetwork` for `spec` (random or constructed weights), built on `device` ("meta" ok)."""
     import torch
 
-    h = _host(plugin_host)
+    family = _host(plugin_host).family(spec)
     opts = {"device": device, **(options or {})}
     with torch.device(device):
-        network = h.manager.hook.metazoo_build_model(spec=spec, options=opts)
+        network = family.build_network(spec, opts)
     if network is None:
-        owner = h.family_plugin(spec.family)
-        broken = [p.name for p in h.failures]
-        hint = f"; broken plugins: {', '.join(broken)} (see `metazoo plugins`)" if broken else ""
-        raise MetazooError(
-            f"no plugin builds family '{spec.family}' of model '{spec.id}'"
-            + (f" (plugin '{owner}' declared it but returned nothing)" if owner else "")
-            + hint
-        )
+        raise MetazooError(f"family '{spec.family}' built nothing for model '{spec.id}'; its build must return "
+                           "a StageNetwork")
     return network
 
 
@@ -40,10 +34,7 @@ def load_weights(spec: ModelSpec, network, override: str | None = None,
 
     path, ref = weights.resolve(spec, override)
     state = weights.load_state_dict(path)
-    converted = _host(plugin_host).manager.hook.metazoo_convert_checkpoint(
-        spec=spec, state_dict=state, network=network)
-    if converted is not None:
-        state = converted
+    state = _host(plugin_host).family(spec).convert_state(spec, state, network)
     result = network.net.load_state_dict(state, strict=False)
     if result.missing_keys or result.unexpected_keys:
         raise WeightsError(

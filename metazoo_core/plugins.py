@@ -16,35 +16,60 @@ import pluggy
 
 from . import hookspecs
 from .errors import MetazooError, RegistryError
+from .family import Family, check_family
 from .registry import DEFAULT_REGISTRY, ModelSpec, Registry, load_registry, parse_specs
 
 ENTRY_POINT_GROUP = "metazoo"
+BUILTIN_DIST = "metazoo"
+"""The distribution whose entry points are the built-in families; they are registered first and keep their names."""
 
 
 @dataclass
 class PluginInfo:
     name: str
     source: str
-    families: dict[str, str] = field(default_factory=dict)
+    families: dict[str, Family] = field(default_factory=dict)
     n_specs: int = 0
     error: str | None = None
 
 
 @dataclass
 class PluginHost:
+    """The discovered plugins, their families by name and the combined registry."""
+
     manager: pluggy.PluginManager
     plugins: dict[str, PluginInfo]
     registry: Registry
+    families: dict[str, Family] = field(default_factory=dict)
 
     @property
     def failures(self) -> list[PluginInfo]:
         return [p for p in self.plugins.values() if p.error]
 
     def family_plugin(self, family: str) -> str | None:
+        """The name of the plugin that provides `family`, or None."""
         for p in self.plugins.values():
             if family in p.families and not p.error:
                 return p.name
         return None
+
+    def family(self, spec: ModelSpec) -> Family:
+        """The family of `spec`; one line naming the known families (and any broken plugin) when there is none."""
+        family = self.families.get(spec.family)
+        if family is None:
+            broken = [p.name for p in self.failures]
+            hint = f"; broken plugins: {', '.join(broken)} (see `metazoo plugins`)" if broken else ""
+            raise MetazooError(f"no plugin provides family '{spec.family}' of model '{spec.id}'; known families: "
+                               f"{', '.join(sorted(self.families))}{hint}")
+        return family
+
+    def check_schedule(self, spec: ModelSpec, name: str | None) -> None:
+        """One line listing the valid schedules when `name` is not a schedule of `spec`'s family."""
+        self.family(spec).check_schedule(name, spec.id)
+
+    def schedule(self, spec: ModelSpec, stage: str, options: dict[str, Any]) -> Any:
+        """The unit schedule named options["name"] (default: the spec's) at `stage`, or None (every unit)."""
+        return self.family(spec).schedule(spec, stage, options)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -54,7 +79,7 @@ def _one_line(exc: BaseException) -> str:
 
 def _guarded_call(host_plugins: dict[str, PluginInfo], pm: pluggy.PluginManager, hook_name: str,
                   make_register: Callable[[PluginInfo], Callable]) -> None:
-    for impl in getattr(pm.hook, hook_name).get_hookimpls():
+    for impl in getattr(pm.hook, hook_name).get_hookimpls():  # in registration order
         info = host_plugins[impl.plugin_name]
         if info.error:
             continue
@@ -65,15 +90,20 @@ def _guarded_call(host_plugins: dict[str, PluginInfo], pm: pluggy.PluginManager,
             info.families.clear()
 
 
-def build_host(extra_plugins: dict[str, Any] | None = None, registry_file=DEFAULT_REGISTRY,
-               use_entry_points: bool = True) -> PluginHost:
-    """Discover plugins, collect their families and specs, and build the combined registry."""
+def _builtin_first(ep) -> tuple[bool, str]:
+    dist = getattr(ep, "dist", None)
+    return (getattr(dist, "name", None) != BUILTIN_DIST, ep.name)
+
+
+def discover(extra_plugins: dict[str, Any] | None = None,
+             use_entry_points: bool = True) -> tuple[pluggy.PluginManager, dict[str, PluginInfo]]:
+    """Import every plugin (built-in ones first) into a plugin manager; a plugin that fails to import is recorded."""
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     plugins: dict[str, PluginInfo] = {}
     candidates: list[tuple[str, str, Callable[[], Any]]] = []
     if use_entry_points:
-        for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=_builtin_first):
             dist = getattr(ep, "dist", None)
             source = f"{dist.name} {dist.version}" if dist else ep.value
             candidates.append((ep.name, source, ep.load))
@@ -86,16 +116,60 @@ def build_host(extra_plugins: dict[str, Any] | None = None, registry_file=DEFAUL
             pm.register(load(), name=name)
         except Exception as exc:
             info.error = f"failed to load: {_one_line(exc)}"
+    return pm, plugins
+
+
+def _collect_families(pm: pluggy.PluginManager, plugins: dict[str, PluginInfo]) -> dict[str, Family]:
+    """Families by name; a plugin claiming a name another plugin holds is refused (marked failed, one line)."""
+    owners: dict[str, str] = {}
 
     def family_register(info: PluginInfo):
-        def register(name: str, description: str = "") -> None:
-            info.families[str(name)] = str(description)
+        def register(family: Family) -> None:
+            if not isinstance(family, Family):
+                raise TypeError(f"register() takes a metazoo_core.family.Family, got {type(family).__name__}")
+            if family.name in owners or family.name in info.families:
+                owner = owners.get(family.name, info.name)
+                raise RegistryError(f"family '{family.name}' is already provided by plugin '{owner}'; plugin "
+                                    f"'{info.name}' cannot claim it too (give its family another name)")
+            info.families[family.name] = family
         return register
 
-    _guarded_call(plugins, pm, "metazoo_register_families", family_register)
+    for impl in pm.hook.metazoo_register_families.get_hookimpls():
+        info = plugins[impl.plugin_name]
+        if info.error:
+            continue
+        try:
+            impl.function(register=family_register(info))
+        except Exception as exc:  # a broken or clashing plugin must not break the others
+            info.error = str(exc) if isinstance(exc, RegistryError) else \
+                f"metazoo_register_families failed: {_one_line(exc)}"
+            info.families.clear()
+            continue
+        owners.update({name: info.name for name in info.families})
+    return {name: f for p in plugins.values() if not p.error for name, f in p.families.items()}
+
+
+def build_host(extra_plugins: dict[str, Any] | None = None, registry_file=DEFAULT_REGISTRY,
+               use_entry_points: bool = True) -> PluginHost:
+    """Discover plugins, collect their families and specs, and build the combined registry.
+
+    Every spec's family, weights.format and metamer.schedule are checked against the registered families here
+    (no torch): a bad registry-file entry raises one RegistryError line listing the valid choices; a bad plugin
+    spec marks that plugin failed. An unknown family is tolerated only while some plugin is broken (it may be
+    that plugin's); building such a model then names the broken plugins.
+    """
+    pm, plugins = discover(extra_plugins, use_entry_points)
+    families = _collect_families(pm, plugins)
+    tolerate_unknown = any(p.error for p in plugins.values())
+
+    def check(specs: list[ModelSpec], origin: str) -> None:
+        for spec in specs:
+            if spec.family in families or not tolerate_unknown:
+                check_family(spec, families, origin)
 
     loaded = load_registry(registry_file)
     specs = list(loaded.specs)
+    check(specs, str(registry_file))
     known = {s.id for s in specs}
     plugin_specs: list[tuple[PluginInfo, list[dict]]] = []
 
@@ -110,6 +184,7 @@ def build_host(extra_plugins: dict[str, Any] | None = None, registry_file=DEFAUL
             continue
         try:
             new = parse_specs(entries, f"plugin '{info.name}'")
+            check(new, f"plugin '{info.name}'")
             clash = [s.id for s in new if s.id in known]
             if clash:
                 raise RegistryError(f"plugin '{info.name}' re-registers existing id(s) {', '.join(clash)}")
@@ -119,7 +194,19 @@ def build_host(extra_plugins: dict[str, Any] | None = None, registry_file=DEFAUL
         known.update(s.id for s in new)
         info.n_specs = len(new)
         specs.extend(new)
-    return PluginHost(manager=pm, plugins=plugins, registry=Registry(specs, loaded.archives, loaded.weight_packages))
+    return PluginHost(manager=pm, plugins=plugins, registry=Registry(specs, loaded.archives, loaded.weight_packages),
+                      families=families)
+
+
+def register_commands(cli: Any, warn: Callable[[str], None] = print) -> None:
+    """Let every plugin add commands to `cli` (a Typer app) through `metazoo_register_commands`; one that fails is
+    skipped with one warning line."""
+    pm, plugins = discover()
+    for impl in pm.hook.metazoo_register_commands.get_hookimpls():
+        try:
+            impl.function(cli=cli)
+        except Exception as exc:
+            warn(f"warning: plugin '{impl.plugin_name}' could not add its commands: {_one_line(exc)}")
 
 
 REGISTRY_ENV = "METAZOO_REGISTRY"

@@ -28,7 +28,7 @@ def photo() -> torch.Tensor:
 
 def _schedule(stage: str, **options) -> HmaxUnitSchedule:
     spec = host().registry.get("hmax")
-    return host().manager.hook.metazoo_stage_schedule(spec=spec, stage=stage, options=options)
+    return host().schedule(spec, stage, options)
 
 
 # -- stages ---------------------------------------------------------------------------------------------------------

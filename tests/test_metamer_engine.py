@@ -180,19 +180,20 @@ class _FirstChannelOnly:
         return torch.tensor([True, False, False]).reshape(3, 1, 1)
 
 
-def test_schedule_from_the_plugin_hook_masks_units(images):
-    from metazoo_core.hookspecs import hookimpl
+def test_schedule_from_the_family_masks_units(images):
+    import dataclasses
+
     from metazoo_core.plugins import build_host
 
-    class ToySchedule:
-        @hookimpl
-        def metazoo_stage_schedule(spec, stage, options):
-            return _FirstChannelOnly() if stage == "input_after_preproc" else None
+    def first_channel(spec, stage, options):
+        return _FirstChannelOnly() if stage == "input_after_preproc" else None
 
-    host = build_host(extra_plugins={"toy_schedule": ToySchedule})
+    host = build_host()
+    family = dataclasses.replace(host.families["efficientnet"], schedules={"first_channel": first_channel})
+    host = dataclasses.replace(host, families={**host.families, "efficientnet": family})
     model = load_model("efficientnet_lite0", pretrained=False, plugin_host=host)
     rec = generate_metamers(model, images[:1], ["input_after_preproc"], iterations=150, blocks=6, out_dir=None,
-                            plugin_host=host)[0]
+                            plugin_host=host, schedule="first_channel")[0]
     # only channel 0 moved: the loss logged during optimisation (channel 0) is small, the final full loss is not
     assert rec["loss_curve"][-2][1] < 0.01 < rec["final_loss"]
     assert rec["measures"]["input_after_preproc"]["pearson"] < 0.9

@@ -132,8 +132,11 @@ def test_code_variant_and_short_blocks():
 
 
 def test_schedule_hook_follows_the_registry():
-    hook = host().manager.hook.metazoo_stage_schedule
     spec = get_spec("spectemp")
+
+    def hook(spec, stage, options):
+        return host().schedule(spec, stage, options)
+
     assert spec.metamer.schedule == "spectemp_coarse_to_fine"
     seed = hook(spec=spec, stage="average", options={"iterations": 60, "blocks": 2})
     assert isinstance(seed, CoarseToFine) and seed.period == 8
@@ -193,7 +196,7 @@ def test_study_checkpoint_layout_converts():
              "module.attacker.model.1.classification.weight": torch.zeros(794, 23421),
              "module.model.1.spectempfilterbank.apply_filt.all_Hts": torch.zeros(111, 422, 1170, 2),
              "module.model.0.full_rep.rep.Cochleagram.compute_subbands.coch_filters": torch.zeros(211, 20001, 2)}
-    converted = host().manager.hook.metazoo_convert_checkpoint(spec=get_spec("spectemp"), state_dict=study,
-                                                               network=network)
+    spec = get_spec("spectemp")
+    converted = host().family(spec).convert_state(spec, study, network)
     network.net.load_state_dict(converted, strict=True)
     torch.testing.assert_close(network.net.backend.classifier.weight, w)

@@ -98,7 +98,7 @@ def test_meta_build(model_id):
     assert all(model.taps[s.name].point == "input" for s in spec.stages if s.relu)
 
     state = model.net.state_dict()
-    out = host().manager.hook.metazoo_convert_checkpoint(spec=spec, state_dict=state, network=model)
+    out = host().family(spec).convert_state(spec, state, model)
     assert set(out) == set(state)
 
 

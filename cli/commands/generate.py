@@ -74,11 +74,12 @@ def run_generate(model: str, inputs: list[str], stages: list[str], recipe: str =
     from metazoo_core.errors import MetazooError
     from metazoo_core.fileio import check_writable
     from metazoo_core.metamer import NullDistribution, generate_metamers, get_recipe
-    from metazoo_core.plugins import get_spec
+    from metazoo_core.plugins import get_spec, host
     from metazoo_core.models import load_model
     from metazoo_core.registry import IMPLICIT_STAGE
 
     spec = get_spec(model)
+    host().check_schedule(spec, schedule)
     get_recipe(recipe)
     failed = 0
     valid = []

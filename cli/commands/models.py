@@ -88,18 +88,21 @@ def _info(model: str = typer.Argument(..., help="model id"),
 
 
 def _plugins(as_json: bool = typer.Option(False, "--json")) -> None:
-    """Show discovered plugins, the families they provide, and any that failed to load."""
+    """Show discovered plugins, their families (weight formats, metamer schedules), and any that failed to load."""
     from metazoo_core.plugins import host
 
     h = host()
     rows = [{"name": p.name, "source": p.source, "families": sorted(p.families), "specs": p.n_specs,
+             "formats": {n: list(f.formats) for n, f in p.families.items()},
+             "schedules": {n: f.schedule_names for n, f in p.families.items()},
              "status": "ok" if not p.error else "failed", "error": p.error} for p in h.plugins.values()]
     if as_json:
         print_json(rows)
         return
     out.print(f"{len(rows)} plugins, {len(h.failures)} failed", highlight=False)
     for r in rows:
-        families = ", ".join(r["families"]) or "-"
+        families = ", ".join(f"{n} (formats: {', '.join(r['formats'][n]) or '-'}; schedules: "
+                             f"{', '.join(r['schedules'][n])})" for n in r["families"]) or "-"
         extra = f", {r['specs']} extra specs" if r["specs"] else ""
         status = "ok" if r["status"] == "ok" else f"FAILED: {r['error']}"
         out.print(f"{r['name']} ({r['source']}): families {families}{extra} — {status}", highlight=False, markup=False)

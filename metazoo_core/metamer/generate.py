@@ -50,14 +50,15 @@ def _check_input(item: Any, spec) -> torch.Tensor:
     return t
 
 
-def _schedule(spec, stage: str, recipe: Recipe, seed: int, plugin_host, name: str | None) -> Any:
+def _host(plugin_host):
     from ..plugins import host
 
-    h = plugin_host or host()
-    return h.manager.hook.metazoo_stage_schedule(
-        spec=spec, stage=stage,
-        options={"name": name, "seed": seed, "iterations": recipe.iterations,
-                 "blocks": recipe.blocks})
+    return plugin_host or host()
+
+
+def _schedule(spec, stage: str, recipe: Recipe, seed: int, plugin_host, name: str | None) -> Any:
+    options = {"name": name, "seed": seed, "iterations": recipe.iterations, "blocks": recipe.blocks}
+    return _host(plugin_host).schedule(spec, stage, options)
 
 
 def _save_signal(x: torch.Tensor, path_stem: Path, spec) -> str:
@@ -101,6 +102,7 @@ def generate_metamers(model, inputs: Sequence[Any], stages: Sequence[str], recip
     """
     spec = model.spec
     schedule_name = schedule or spec.metamer.schedule
+    _host(plugin_host).check_schedule(spec, schedule_name)
     if any(p.device != torch.device(device) for p in model.net.parameters()):
         model = model.to(device)
     stages = model.check_stages(list(dict.fromkeys(stages)))

@@ -1,8 +1,8 @@
 """Unit schedules: which units of a stage count in the metamer loss at each optimisation step.
 
-The default is every unit at every step. A family plugin may return a schedule from its
-`metazoo_stage_schedule(spec, stage, options)` hook (HMAX: random unit subsets; Spectemp: coarse-to-fine filter
-sets). The engine multiplies the stage activation and its target by the mask — no extra forward passes:
+The default is every unit at every step. A family may name schedules in its `Family.schedules`
+(metazoo_core.family), each called as `schedule(spec, stage, options)` (HMAX: random unit subsets; Spectemp:
+coarse-to-fine filter sets). The engine multiplies the stage activation and its target by the mask — no extra forward passes:
 
     loss = ‖m ⊙ (a(x) − a(x₀))‖₂ / ‖m ⊙ a(x₀)‖₂
 """

@@ -1,29 +1,8 @@
 """CochCNN9 (Feather et al. 2023; the study's `kell2018`): a 9-stage word-recognition CNN on the cochleagram, with
-every training variant of SI Table 4. Registration imports nothing heavy.
-"""
-from metazoo_core.hookspecs import hookimpl
+every training variant of SI Table 4."""
+from metazoo_core.family import Family, lazy, registers
 
-FAMILY = "cochcnn9"
-
-
-@hookimpl
-def metazoo_register_families(register):
-    register(FAMILY, "CochCNN9 word recognition (794 classes) on the study's cochleagram (Feather et al. 2023)")
-
-
-@hookimpl
-def metazoo_build_model(spec, options):
-    if spec.family != FAMILY:
-        return None
-    from .model import build
-
-    return build(spec)
-
-
-@hookimpl
-def metazoo_convert_checkpoint(spec, state_dict, network):
-    if spec.family != FAMILY:
-        return None
-    from metazoo_core.audio.network import convert_robustness_audio
-
-    return convert_robustness_audio(state_dict)
+FAMILY = Family("cochcnn9", __doc__, lazy(f"{__name__}.model:build", "spec"),
+                lazy("metazoo_core.audio.network:convert_robustness_audio", "state_dict"),
+                formats=("robustness_audio",))
+metazoo_register_families = registers(FAMILY)

@@ -1,30 +1,8 @@
 """CORnet-S (Kubilius et al. 2019), written from the block description in SI Modeling Note 2.
 
-Checkpoints are the CORnet release's DataParallel state dicts (`module.V1.conv1.weight`, …). No torch at import.
-"""
-from metazoo_core.hookspecs import hookimpl
+Checkpoints are the CORnet release's DataParallel state dicts (`module.V1.conv1.weight`, …)."""
+from metazoo_core.family import Family, lazy, registers
 
-FAMILY = "cornet"
-
-
-@hookimpl
-def metazoo_register_families(register):
-    register(FAMILY, "CORnet-S: recurrent V1-V2-V4-IT network (Kubilius et al. 2019)")
-
-
-@hookimpl
-def metazoo_build_model(spec, options):
-    if spec.family != FAMILY:
-        return None
-    from .model import build
-
-    return build(spec)
-
-
-@hookimpl
-def metazoo_convert_checkpoint(spec, state_dict, network):
-    if spec.family != FAMILY:
-        return None
-    from metazoo_core.converters import strip_module
-
-    return strip_module(state_dict)
+FAMILY = Family("cornet", __doc__, lazy(f"{__name__}.model:build", "spec"),
+                lazy("metazoo_core.converters:strip_module", "state_dict"), formats=("cornet",))
+metazoo_register_families = registers(FAMILY)

@@ -50,3 +50,8 @@ def convert_lukemelas(state: dict[str, Tensor], blocks_per_stage: list[int]) -> 
             head, _, rest = key.partition(".")
             out[f"{_TOP[head]}.{rest}"] = value
     return out
+
+
+def convert(spec: ModelSpec, state: dict[str, Tensor], network: StageNetwork) -> dict[str, Tensor]:
+    """The family's converter (uniform signature): lukemelas keys with the built network's blocks per stage."""
+    return convert_lukemelas(state, [len(stage) for stage in network.net.blocks])

@@ -106,3 +106,11 @@ def for_stage(stage: str, options: dict[str, Any], patch_sizes: tuple[int, ...],
                             iterations=int(options.get("iterations") or STUDY_ITERATIONS),
                             blocks=int(options.get("blocks") or 8), seed=int(options.get("seed") or 0),
                             variant=variant)
+
+
+def unit_schedule(spec: Any, stage: str, options: dict[str, Any]) -> HmaxUnitSchedule | None:
+    """The family's schedule lookup (uniform signature): options["name"] is hmax_units or hmax_units_code (the
+    host has checked it); an explicit options["variant"] takes precedence."""
+    sizes = tuple(spec.build.get("patch_sizes", layout.DEFAULT_PATCH_SIZES))
+    variant = options.get("variant") or SCHEDULE_NAMES[options["name"]]
+    return for_stage(stage, {**options, "variant": variant}, sizes, spec.input.shape[-1])

@@ -77,3 +77,17 @@ def _set_mask(index: int):
     import torch
 
     return torch.from_numpy(filter_sets()[index].copy()).reshape(-1, 1, 1)
+
+
+SCHEDULE_NAMES = {"spectemp_coarse_to_fine": "seed", "spectemp_coarse_to_fine_code": "code"}
+"""Schedule names (options["name"], a spec's metamer.schedule) → variant."""
+
+
+def unit_schedule(spec, stage: str, options: dict) -> CoarseToFine | None:
+    """The family's schedule lookup (uniform signature): coarse-to-fine filter sets at the stages of the variant
+    that options["name"] selects; iterations and blocks are the recipe's."""
+    variant = SCHEDULE_NAMES[options["name"]]
+    if stage not in STAGES[variant]:
+        return None
+    return CoarseToFine(iterations=int(options.get("iterations") or STUDY_ITERATIONS),
+                        blocks=int(options.get("blocks") or 8), variant=variant)

@@ -1,30 +1,8 @@
 """timm architectures of the study: SWSL ResNet50 and ResNeXt101-32x8d, ViT-L/16 (IN-21k → IN-1k).
 
-Weights are timm's own Hub files (safetensors, timm keys). No torch at import time.
-"""
-from metazoo_core.hookspecs import hookimpl
+Weights are timm's own Hub files (safetensors, timm keys)."""
+from metazoo_core.family import Family, lazy, registers
 
-FAMILY = "timm"
-
-
-@hookimpl
-def metazoo_register_families(register):
-    register(FAMILY, "SWSL ResNet50 / ResNeXt101-32x8d and ViT-L/16 via timm")
-
-
-@hookimpl
-def metazoo_build_model(spec, options):
-    if spec.family != FAMILY:
-        return None
-    from .model import build
-
-    return build(spec)
-
-
-@hookimpl
-def metazoo_convert_checkpoint(spec, state_dict, network):
-    if spec.family != FAMILY:
-        return None
-    from metazoo_core.converters import strip_module
-
-    return strip_module(state_dict)
+FAMILY = Family("timm", __doc__, lazy(f"{__name__}.model:build", "spec"),
+                lazy("metazoo_core.converters:strip_module", "state_dict"), formats=("timm",))
+metazoo_register_families = registers(FAMILY)
