@@ -27,7 +27,8 @@ app = typer.Typer(
 PANELS = {
     "Models": ["list", "info", "plugins", "fetch", "predict", "activations", "cochleagram"],
     "Metamers": ["demo", "generate", "null"],
-    "Robustness": ["robustness", "train"],
+    "Robustness": ["robustness", "train", "ood"],
+    "Readouts and profiles": ["readout", "profile"],
     "Comparing invariances": ["recognize", "report", "experiment", "replicate"],
     "Cluster": ["sweep", "status", "collect"],
 }

@@ -3,7 +3,7 @@
 A plan is a mapping with optional `name`, `retries` (extra attempts after a failure, default 2), `slurm:` options
 and either one group inline or a list `groups:`. A group is
 
-    kind: metamer            # metamer | activations | null_distribution | robustness
+    kind: metamer            # metamer | activations | null_distribution | robustness | readout
     models: [efficientnet_lite0]
     stages: [blocks_1, blocks_3, head]     # or "all", or {model_id: [stages]}; not used by the set kinds
     inputs: [builtin, builtin:chelsea, photos/, cat.png]   # `builtin` = the default set; folders = their files
@@ -12,6 +12,7 @@ and either one group inline or a list `groups:`. A group is
 
 Expansion (deterministic: groups in order, then models, inputs, stages, seeds in the order given):
 - metamer, activations: one unit per (model, input, stage, seed);
+- readout: one unit per (model, input, stage, seed), where each input is a labelled folder (not expanded);
 - null_distribution, robustness: one unit per (model, seed) over all the group's inputs.
 
 A unit's id is `<kind>-<model>-<input>-<stage>-s<seed>-<hash>`, where the hash (10 hex digits of SHA-256) covers
@@ -40,6 +41,9 @@ OPTIONS = {
     "activations": (),
     "null_distribution": ("pairs", "augment", "batch_size"),
     "robustness": ("norm", "eps", "steps", "step_ratio", "subsets", "n", "batch_size"),
+    "readout": ("units", "epochs", "batch_size", "max_lr", "initial_lr", "final_lr", "warmup_fraction", "optimizer",
+                "momentum", "weight_decay", "augment", "crop_scale", "crop_ratio", "flip_p", "standardize",
+                "val_fraction", "max_per_class"),
 }
 """Options each kind understands (besides COMMON_OPTIONS); see metazoo_core.sweep.units for their meaning."""
 REQUIRED_OPTIONS = {"robustness": ("norm", "eps")}
@@ -73,7 +77,7 @@ class SlurmOptions(_Strict):
 
 
 class Group(_Strict):
-    kind: Literal["metamer", "activations", "null_distribution", "robustness"] = "metamer"
+    kind: Literal["metamer", "activations", "null_distribution", "robustness", "readout"] = "metamer"
     models: list[str] = Field(min_length=1)
     stages: list[str] | dict[str, list[str]] | Literal["all"] | None = None
     inputs: list[str] = Field(min_length=1)
@@ -215,7 +219,8 @@ def expand(plan: PlanFile, base: Path, origin: str = "plan", registry=None) -> l
                 raise PlanError(f"{where}: {e}") from None
             sources = [s if s.startswith("builtin") or Path(s).is_absolute() else str(base / s)
                        for s in group.inputs]
-            sources = expand_sources(sources, spec.modality)
+            if group.kind != "readout":  # a readout's input is one labelled folder, kept whole
+                sources = expand_sources(sources, spec.modality)
             if not sources:
                 raise PlanError(f"{where}: `inputs:` expands to no files for model '{model}'")
             stages = _group_stages(group, spec, where)

@@ -17,6 +17,10 @@ the registry's), `device` ("auto" = cuda when available, else cpu).
   subfolders when the inputs are one such folder); options `norm` (required: l1, l2, linf), `eps` (list),
   `steps` (64), `step_ratio` (0.25), `subsets` (5), `n` (1024), `batch_size` (16); the unit's seed draws the
   subsets. Writes `record.json` (schema metazoo.robustness/1, the same fields as `metazoo robustness`).
+- readout: the per-stage linear readout of one stage (`metazoo_core.readout.readout_stages`, as `metazoo readout`
+  does it) trained on the unit's input, a labelled folder; options: the fields of `ReadoutConfig` (units, epochs,
+  batch_size, max_lr, …) plus `val_fraction` and `max_per_class`. Writes `record.json` (schema metazoo.readout/1)
+  and the layer (`<stage>.safetensors`).
 """
 from __future__ import annotations
 
@@ -191,6 +195,25 @@ def run_robustness(unit: Unit, out: Path) -> list[Path]:
     return [path]
 
 
+def run_readout(unit: Unit, out: Path) -> list[Path]:
+    from ..readout import ReadoutConfig, readout_stages
+    from ..readout.data import load_readout_data
+
+    opts = dict(unit.options)
+    device = resolve_device(opts.pop("device", None))
+    model = cached_model(unit, device)
+    data = {k: opts.pop(k) for k in ("val_fraction", "max_per_class") if k in opts}
+    for key in ("pretrained", "weights"):
+        opts.pop(key, None)
+    config = ReadoutConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in opts.items()})
+    train, val, layout = load_readout_data(unit.input, model.spec, **data)
+    readout_stages(model, train, val, [unit.stage], out, config=config, seed=unit.seed, device=device,
+                   meta={"data": unit.input, "layout": layout, "weights_source": model.weights_source})
+    path = out / "record.json"
+    (out / f"{unit.stage}.json").replace(path)
+    return [path]
+
+
 RUNNERS: dict[str, Callable[[Unit, Path], list[Path]]] = {
     "activations": run_activations, "metamer": run_metamer, "null_distribution": run_null,
-    "robustness": run_robustness}
+    "robustness": run_robustness, "readout": run_readout}
