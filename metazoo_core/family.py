@@ -9,7 +9,8 @@ signature each:
     schedule(spec, stage, options)      → a metazoo_core.metamer.schedules.UnitSchedule, or None at that stage
 
 Code is named by lazy references ("module:attr", imported on first call), so declaring a family imports no torch
-and `metazoo list` stays fast (a plain callable with the uniform signature also works, for in-process families). A target whose own signature differs names the arguments it takes, in order, from
+and `metazoo list` stays fast (a plain callable with the uniform signature also works, for in-process families).
+A target whose own signature differs names the arguments it takes, in order, from
 `spec`, `options`, `state_dict`, `network`, `net` (= network.net) and `stage`:
 
     Family(name="toy", description="Tiny CNNs", build=lazy("metazoo_toy.model:build", "spec"),
@@ -68,7 +69,8 @@ class DirectRef:
 
 
 def lazy(target: str, *takes: str) -> LazyRef:
-    """A lazy reference to `target` ("module:attr"); `takes` lists its arguments if they differ from the uniform ones."""
+    """A lazy reference to `target` ("module:attr"); `takes` lists its arguments when they differ from the uniform
+    ones of its kind."""
     allowed = {n for names in UNIFORM.values() for n in names} | set(_DERIVED)
     unknown = [n for n in takes if n not in allowed]
     if unknown:

@@ -69,7 +69,8 @@ def _info(model: str = typer.Argument(..., help="model id"),
     from rich.table import Table
 
     out.print(f"[bold]{spec.id}[/] — {spec.description}")
-    out.print(f"family {spec.family} · {spec.modality} · group {', '.join(spec.all_groups)} · classifier {spec.classifier}")
+    out.print(f"family {spec.family} · {spec.modality} · group {', '.join(spec.all_groups)} · "
+              f"classifier {spec.classifier}")
     inp = spec.input
     out.print(f"input {inp.shape} in {list(inp.range)}" + (f" at {inp.sample_rate} Hz" if inp.sample_rate else ""))
     out.print(f"normalisation {info['normalization'] or 'none'}")

@@ -2,7 +2,8 @@
 
 The default is every unit at every step. A family may name schedules in its `Family.schedules`
 (metazoo_core.family), each called as `schedule(spec, stage, options)` (HMAX: random unit subsets; Spectemp:
-coarse-to-fine filter sets). The engine multiplies the stage activation and its target by the mask — no extra forward passes:
+coarse-to-fine filter sets). The engine multiplies the stage activation and its target by the mask — no extra
+forward passes:
 
     loss = ‖m ⊙ (a(x) − a(x₀))‖₂ / ‖m ⊙ a(x₀)‖₂
 """

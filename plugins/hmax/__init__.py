@@ -6,6 +6,6 @@ from metazoo_core.family import Family, lazy, registers
 
 FAMILY = Family("hmax", __doc__, lazy(f"{__name__}.network:build"),
                 lazy(f"{__name__}.model:convert_checkpoint", "state_dict", "net"),
-                formats=("robustness",), 
+                formats=("robustness",),
                 schedules=dict.fromkeys(("hmax_units", "hmax_units_code"), lazy(f"{__name__}.schedule:unit_schedule")))
 metazoo_register_families = registers(FAMILY)

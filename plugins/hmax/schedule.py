@@ -83,7 +83,8 @@ def _group_mask(shape: tuple[int, ...], start: int, stop: int):
     return m
 
 
-def for_stage(stage: str, options: dict[str, Any], patch_sizes: tuple[int, ...], image_size: int) -> HmaxUnitSchedule | None:
+def for_stage(stage: str, options: dict[str, Any], patch_sizes: tuple[int, ...],
+              image_size: int) -> HmaxUnitSchedule | None:
     """The schedule for an HMAX stage, or None when the stage has none."""
     if stage not in SCHEDULED_STAGES or options.get("name") == "none":
         return None

@@ -4,7 +4,7 @@ from metazoo_core.family import Family, lazy, registers
 
 FAMILY = Family("spectemp", __doc__, lazy(f"{__name__}.model:build", "spec"),
                 lazy(f"{__name__}.model:convert_robustness", "state_dict"),
-                formats=("robustness_audio",), 
+                formats=("robustness_audio",),
                 schedules=dict.fromkeys(("spectemp_coarse_to_fine", "spectemp_coarse_to_fine_code"),
                                         lazy(f"{__name__}.schedule:unit_schedule")))
 metazoo_register_families = registers(FAMILY)
