@@ -119,7 +119,7 @@ def _release(root: Path) -> Path:
         with (raw / f"colour_subject-{s}_session_1.csv").open("w", newline="") as f:
             w = csv.writer(f)
             w.writerow(["subj", "Session", "trial", "rt", "object_response", "category", "condition", "imagename"])
-            for i, (name, cat) in enumerate(photos.items()):
+            for i, cat in enumerate(photos.values()):
                 w.writerow([f"subject-{s}", 1, i + 1, 0.7, cat if right else "knife", cat, "cr",
                             f"{3 - i:04d}_cl_s{s}_cr_{cat}_40_n0000000{i}_{i}.png"])
     return root

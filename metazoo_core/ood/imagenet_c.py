@@ -22,8 +22,9 @@ from ..errors import InputError
 from .corruptions import CORRUPTIONS, SEVERITIES, STUDY_CORRUPTIONS, corrupt
 
 DOWNLOAD_HINT = ("ImageNet-C (Hendrycks & Dietterich 2019) is distributed by its authors (the paper's repository, "
-                 "hendrycks/robustness, links the archives); unpack it so that DIR/<corruption>/<severity>/<wnid>/<image> "
-                 "exists, e.g. DIR/gaussian_noise/5/n01440764/ILSVRC2012_val_00000001.JPEG")
+                 "hendrycks/robustness, links the archives); unpack it so that "
+                 "DIR/<corruption>/<severity>/<wnid>/<image> exists, "
+                 "e.g. DIR/gaussian_noise/5/n01440764/ILSVRC2012_val_00000001.JPEG")
 
 
 def imagenet_wnids() -> list[str]:
