@@ -29,7 +29,7 @@ PANELS = {
     "Metamers": ["demo", "generate", "null"],
     "Robustness": ["robustness", "train", "ood"],
     "Readouts and profiles": ["readout", "profile"],
-    "Comparing invariances": ["recognize", "report", "experiment", "replicate"],
+    "Comparing invariances": ["recognize", "report", "experiment", "humans", "replicate"],
     "Cluster": ["sweep", "status", "collect"],
 }
 """Help-page sections; commands of third-party or new modules not named here go under "Other"."""

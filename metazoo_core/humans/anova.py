@@ -1,0 +1,77 @@
+"""The study's two ANOVAs on balanced arrays of proportions correct, in closed form (numpy + scipy, no pandas).
+
+- `observer_stage`: SI Table 1 — observer (human or generating model) between subjects, stage within. The study
+  treats each participant's human score and the network's score on that participant's stimuli as two different
+  observers: with s participants the observer main effect is F(1, 2(s−1)) and the interaction F(k−1, 2(s−1)(k−1))
+  (the study's MATLAB output for experiment 1: F(1,42), F(5,210) for 22 participants and 6 conditions).
+- `model_comparison`: SI Table 2 — human recognition of Model 1 vs Model 2 metamers, both factors (model, stage)
+  within subjects; F(1, s−1) for the model main effect, F(k−1, (k−1)(s−1)) for the interaction.
+
+p is the uncorrected parametric p of F (the study printed permutation p-values; `metazoo_core.analysis.stats.
+permutation_test` computes those); η²p = SS_effect / (SS_effect + SS_error). `metazoo_core.analysis.stats`
+computes the same F values with pingouin (tests compare the two).
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats as sps
+
+from ..analysis.stats import Effect, StatsError, rm_F_two
+
+
+def _effect(source: str, ss: float, ss_err: float, df1: int, df2: int) -> Effect:
+    F = (ss / df1) / (ss_err / df2)
+    return Effect(source=source, F=float(F), df1=int(df1), df2=int(df2), p=float(sps.f.sf(F, df1, df2)),
+                  np2=float(ss / (ss + ss_err)))
+
+
+def _check(*arrays: np.ndarray) -> None:
+    shape = arrays[0].shape
+    for a in arrays:
+        if a.ndim != 2 or a.shape != shape:
+            raise StatsError(f"need arrays of one shape (participants, stages); got {[x.shape for x in arrays]}")
+        if not np.isfinite(a).all():
+            raise StatsError("missing (NaN) cells: every participant needs a score in every stage")
+    if shape[0] < 2 or shape[1] < 2:
+        raise StatsError(f"need at least 2 participants and 2 stages, got {shape[0]} and {shape[1]}")
+
+
+def observer_stage(human: np.ndarray, network: np.ndarray) -> dict[str, Effect]:
+    """SI Table 1. human, network: (participants, stages) proportions correct in [0, 1].
+
+    Returns {"main": observer main effect, "interaction": observer × stage}.
+    """
+    human, network = np.asarray(human, float), np.asarray(network, float)
+    _check(human, network)
+    y = np.stack([human, network])  # (observer, subject, stage)
+    g, s, k = y.shape
+    grand = y.mean()
+    m_g = y.mean(axis=(1, 2))
+    m_gs = y.mean(axis=2)
+    m_k = y.mean(axis=(0, 1))
+    m_gk = y.mean(axis=1)
+    ss_g = s * k * ((m_g - grand) ** 2).sum()
+    ss_between_err = k * ((m_gs - m_g[:, None]) ** 2).sum()
+    ss_gk = s * ((m_gk - m_g[:, None] - m_k[None] + grand) ** 2).sum()
+    ss_within_err = ((y - m_gs[:, :, None] - m_gk[:, None, :] + m_g[:, None, None]) ** 2).sum()
+    return {"main": _effect("observer", ss_g, ss_between_err, g - 1, g * (s - 1)),
+            "interaction": _effect("observer * stage", ss_gk, ss_within_err, (g - 1) * (k - 1),
+                                   g * (s - 1) * (k - 1))}
+
+
+def model_comparison(model_1: np.ndarray, model_2: np.ndarray) -> dict[str, Effect]:
+    """SI Table 2. model_1, model_2: (participants, stages) human proportions correct for each model's metamers.
+
+    Returns {"main": model main effect, "interaction": model × stage}.
+    """
+    model_1, model_2 = np.asarray(model_1, float), np.asarray(model_2, float)
+    _check(model_1, model_2)
+    y = np.stack([model_1, model_2], axis=1)  # (subject, model, stage)
+    s, a, b = y.shape
+    out = {}
+    for name, effect, df1 in (("main", "main", a - 1), ("interaction", "interaction", (a - 1) * (b - 1))):
+        F = float(rm_F_two(y, effect))
+        df2 = df1 * (s - 1)
+        out[name] = Effect(source="model" if name == "main" else "model * stage", F=F, df1=df1, df2=df2,
+                           p=float(sps.f.sf(F, df1, df2)), np2=F * df1 / (F * df1 + df2))
+    return out
