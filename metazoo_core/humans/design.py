@@ -112,6 +112,12 @@ def load_design(folder: Path | str, settings: Settings | None = None) -> Design:
     for r in rows:
         lists.setdefault(int(r["participant"]), []).append(r)
     responses = vocabulary() if modality == "audio" else categories16()
+    bad = sorted({r["category"] for r in rows} - set(responses)) if modality == "vision" else []
+    if bad:
+        raise InputError(f"{path}: answer(s) {', '.join(bad[:3])} are not among the 16 categories")
+    if modality == "audio":
+        for r in rows:
+            word_answer(r["category"])
     return Design(root=root, modality=modality, lists=lists, settings=settings, responses=list(responses))
 
 
@@ -132,14 +138,19 @@ def plan(design: Design, participant: int) -> list[dict[str, Any]]:
 
     def add(kind: str, condition: str, stimulus: str, answer: str, durations: tuple[int, int, int],
             analysed: bool = False) -> None:
+        if design.modality == "audio" and kind != "headphone":
+            durations = (0, clip_ms(design.root / stimulus), 0)
         out.append({"index": len(out), "kind": kind, "condition": condition, "stimulus": stimulus,
                     "answer": answer, "analysed": analysed,
                     "durations": dict(zip(("fixation", "stimulus", "mask"), durations))})
 
     main_d = (s.fixation_ms, s.stimulus_ms, s.mask_ms)
     if design.modality == "audio":
-        for i, (quiet, anti) in enumerate(headphone_order(rng)):
-            add("headphone", "headphone", f"headphone/tones_{quiet}{anti}.wav", str(quiet + 1), (0, 0, 0))
+        from .media import GAP_S, TONE_S
+
+        for quiet, anti in headphone_order(rng):
+            add("headphone", "headphone", f"headphone/tones_{quiet}{anti}.wav", str(quiet + 1),
+                (0, round(1000 * (3 * TONE_S + 2 * GAP_S)), 0))
     naturals = [r for r in rows if r["shown"] == "natural"] or rows
     for i in range(s.practice):
         r = naturals[int(rng.integers(len(naturals)))]
@@ -161,6 +172,15 @@ def plan(design: Design, participant: int) -> list[dict[str, Any]]:
         for t in out:
             t["mask"] = f"masks/mask_{int(masks[t['index'] % len(masks)]):04d}.png"
     return out
+
+
+@lru_cache(maxsize=4096)
+def clip_ms(path: Path) -> int:
+    """Length of a sound file in ms (what an audio trial requests to be played)."""
+    import soundfile as sf
+
+    info = sf.info(str(path))
+    return round(1000 * info.frames / info.samplerate)
 
 
 def n_masks(design: Design) -> int:

@@ -115,7 +115,7 @@
       const finish = (how) => {
         if (done) return;
         done = true;
-        resolve({played: how, play_ms: started === null ? null : performance.now() - started});
+        resolve({played: how, stimulus_ms: started === null ? null : performance.now() - started});
       };
       audio.addEventListener("playing", () => { started = performance.now(); });
       audio.addEventListener("ended", () => finish("ended"));
@@ -171,6 +171,7 @@
     constructor(jsPsych) { this.jsPsych = jsPsych; }
     trial(display, params) {
       const t = params.plan;
+      document.body.dataset.trial = String(t.index);
       const run = cfg.modality === "vision" ? imageTrial(display, t) : soundTrial(display, t);
       run.then(async (result) => {
         const record = {trial: t.index, participant: session.participant, kind: t.kind, condition: t.condition,
