@@ -1,0 +1,232 @@
+"""A real browser (Debian's headless chromium driven by Selenium through Debian's chromedriver) completes whole
+sessions on `metazoo experiment … --serve`: an image session (practice, main and catch trials) and a sound session
+(headphone check, practice, main and catch trials). Every trial lands in SQLite with the measured durations, and
+screenshots of the fixation, stimulus, mask and response screens are checked against what they should show."""
+from __future__ import annotations
+
+import io
+import shutil
+import sqlite3
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from metazoo_core.humans import design as D
+from test_humans_server import Server
+
+CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+pytestmark = [pytest.mark.browser, pytest.mark.skipif(
+    not (CHROMIUM and DRIVER), reason="needs Debian chromium and chromium-driver (apt-get install chromium "
+    "chromium-driver; CI installs them)")]
+
+TWO_FRAMES_MS = 34.0
+
+
+@pytest.fixture(scope="module")
+def experiments(tmp_path_factory) -> dict[str, Path]:
+    from metazoo_core.analysis.runs import read_run
+    from metazoo_core.experiment import write_experiment
+    from test_recognition import AUDIO, VISION, write_run
+
+    root = tmp_path_factory.mktemp("browser")
+    write_run(root / "vrun", VISION, labels={"chelsea": "cat", "coffee": "bottle", "clock": "clock"})
+    write_experiment(read_run(root / "vrun"), root / "vision", total=12, seed=0, participants=1)
+    write_run(root / "arun", AUDIO, inputs=("family", "water"), labels={"family": "family", "water": "water"})
+    write_experiment(read_run(root / "arun"), root / "audio", total=2, seed=0, participants=1)
+    return {"vision": root / "vision", "audio": root / "audio"}
+
+
+@pytest.fixture()
+def browser(tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1000,900", "--force-device-scale-factor=1",
+                "--autoplay-policy=no-user-gesture-required", f"--user-data-dir={tmp_path / 'profile'}"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    driver.set_script_timeout(30)
+    yield driver
+    driver.quit()
+
+
+def state(driver) -> tuple[str, int | None]:
+    phase, trial = driver.execute_script("return [document.body.dataset.phase, document.body.dataset.trial]")
+    return phase, (int(trial) if trial not in (None, "") else None)
+
+
+def run_session(driver, url: str, plan: list[dict], wrong: set[int] = frozenset(), timeout: float = 120,
+                on_phase=None) -> str:
+    """Click/type through the whole session, answering each trial's answer (another one for `wrong` trials)."""
+    from selenium.webdriver.common.by import By
+
+    driver.get(url)
+    t0, seen = time.time(), set()
+    while time.time() - t0 < timeout:
+        phase, trial = state(driver)
+        if on_phase and (phase, trial) not in seen:
+            seen.add((phase, trial))
+            on_phase(phase, trial)
+        if phase == "instructions":
+            driver.find_element(By.CSS_SELECTOR, "#jspsych-html-button-response-btngroup button").click()
+        elif phase == "response" and (trial, "answered") not in seen:
+            seen.add((trial, "answered"))
+            t = plan[trial]
+            response = t["answer"] if trial not in wrong else ("knife" if t["answer"] != "knife" else "oven")
+            words = driver.find_elements(By.CSS_SELECTOR, "input.mz-word")
+            if words:
+                words[0].send_keys(response)
+                driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+            else:
+                driver.find_element(By.CSS_SELECTOR, f'button.mz-choice[data-choice="{response}"]').click()
+        elif phase in ("done", "error"):
+            return driver.find_element(By.TAG_NAME, "body").text
+        time.sleep(0.02)
+    raise AssertionError(f"session did not finish in {timeout} s (last phase {state(driver)})")
+
+
+def stored(folder: Path) -> list[dict]:
+    with sqlite3.connect(folder / "responses.sqlite") as db:
+        db.row_factory = sqlite3.Row
+        return [dict(r) for r in db.execute("SELECT * FROM trials ORDER BY trial")]
+
+
+def test_image_session_in_chromium(experiments, browser, tmp_path):
+    folder = tmp_path / "vision"
+    shutil.copytree(experiments["vision"], folder)
+    plan = D.plan(D.load_design(folder, D.Settings(practice=4, catch=4)), 1)
+    assert len(plan) >= 20
+    server = Server(folder, "--practice", "4", "--catch", "4")
+    try:
+        text = run_session(browser, server.links["P001"], plan, wrong={5})
+    finally:
+        server.stop()
+    assert "finished" in text
+    rows = stored(folder)
+    assert [r["trial"] for r in rows] == list(range(len(plan)))
+    assert sum(r["practice"] for r in rows) == 4 and sum(r["catch"] for r in rows) == 4
+    assert [r["correct"] for r in rows] == [int(i != 5) for i in range(len(plan))]
+    for r in rows:
+        assert r["condition"] and r["stimulus"] and r["mask"] and r["rt_ms"] > 0
+        requested = D.json.loads(r["requested"])
+        assert "requestAnimationFrame" in D.json.loads(r["timing"])["method"]
+        for key in ("fixation", "stimulus", "mask"):
+            assert abs(r[f"{key}_ms"] - requested[key]) <= TWO_FRAMES_MS, (r["trial"], key, r[f"{key}_ms"])
+    assert D.json.loads(rows[0]["requested"]) == {"fixation": 500, "stimulus": 400, "mask": 400}  # slow practice
+    assert D.json.loads(rows[-1]["requested"]) == {"fixation": 300, "stimulus": 200, "mask": 200}  # SI defaults
+
+
+def _png(driver) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(driver.get_screenshot_as_png())).convert("RGB"), dtype=float)
+
+
+def _rect(driver, selector: str) -> tuple[int, int, int, int]:
+    r = driver.execute_script(f"const r = document.querySelector('{selector}').getBoundingClientRect();"
+                              "return [r.left, r.top, r.width, r.height];")
+    return tuple(int(round(v)) for v in r)
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+
+
+def test_screens_show_what_they_claim(experiments, browser, tmp_path):
+    """Long durations (1.5 s) so a screenshot fits inside each screen; trial 0 is a practice trial (a natural
+    image, smooth enough that a one-pixel offset of the screenshot does not matter)."""
+    from PIL import Image
+
+    folder = tmp_path / "vision"
+    shutil.copytree(experiments["vision"], folder)
+    plan = D.plan(D.load_design(folder, D.Settings(practice=1, catch=1)), 1)
+    assert plan[0]["kind"] == "practice" and plan[0]["stimulus"].startswith("stimuli/natural/")
+    server = Server(folder, "--practice", "1", "--catch", "1", "--fixation-ms", "1500", "--stimulus-ms", "1500",
+                    "--mask-ms", "1500")
+    shots: dict[str, np.ndarray] = {}
+    rects: dict[str, tuple] = {}
+
+    def grab(phase: str, trial: int | None) -> None:
+        if trial == 0 and phase in ("fixation", "stimulus", "mask", "response") and phase not in shots:
+            shots[phase] = _png(browser)
+            sel = {"response": ".mz-grid", "fixation": ".mz-box"}.get(phase, ".mz-box img")
+            rects[phase] = _rect(browser, sel)
+            if phase == "response":
+                rects["buttons"] = browser.execute_script(
+                    "return [...document.querySelectorAll('button.mz-choice')].map(b => {"
+                    "const r = b.getBoundingClientRect(); return [r.left, r.top, r.width, r.height];})")
+            cursor = browser.execute_script("return getComputedStyle(document.body).cursor")
+            assert (cursor == "none") == (phase != "response"), (phase, cursor)
+
+    try:
+        browser.get(server.links["P001"])
+        from selenium.webdriver.common.by import By
+
+        t0 = time.time()
+        while "response" not in shots and time.time() - t0 < 60:
+            phase, trial = state(browser)
+            if phase == "instructions":
+                browser.find_element(By.CSS_SELECTOR, "#jspsych-html-button-response-btngroup button").click()
+            grab(phase, trial)
+            time.sleep(0.02)
+    finally:
+        server.stop()
+    assert set(shots) == {"fixation", "stimulus", "mask", "response"}
+    size = 224
+
+    def crop(phase: str, dx: int = 0, dy: int = 0) -> np.ndarray:
+        x, y, w, h = rects[phase]
+        assert (w, h) == (size, size)
+        return shots[phase][y + dy:y + dy + h, x + dx:x + dx + w]
+
+    def match(phase: str, reference: np.ndarray) -> float:
+        """Best correlation over screenshot offsets of up to 2 px (layout rounding)."""
+        return max(_corr(crop(phase, dx, dy), reference) for dx in range(-2, 3) for dy in range(-2, 3))
+
+    stim = np.asarray(Image.open(folder / plan[0]["stimulus"]).convert("RGB").resize((size, size)), dtype=float)
+    mask = np.asarray(Image.open(folder / plan[0]["mask"]).convert("RGB").resize((size, size)), dtype=float)
+    assert match("stimulus", stim) > 0.95 and match("stimulus", mask) < 0.5
+    assert match("mask", mask) > 0.95 and match("mask", stim) < 0.5
+    fix = crop("fixation").mean(axis=2)
+    grey = np.abs(fix - 128) < 3
+    assert grey.mean() > 0.9  # a grey field …
+    centre = fix[size // 2 - 20:size // 2 + 20, size // 2 - 20:size // 2 + 20]
+    assert (centre < 60).sum() > 30  # … with a dark cross in the middle
+    assert (fix[:40] < 60).sum() == 0
+    buttons = rects["buttons"]
+    assert len(buttons) == 16
+    xs, ys = sorted({round(b[0]) for b in buttons}), sorted({round(b[1]) for b in buttons})
+    assert len(xs) == 4 and len(ys) == 4  # a 4 × 4 grid
+    cells = []
+    for x, y, w, h in buttons:
+        cell = shots["response"][int(y) + 4:int(y + h) - 4, int(x) + 4:int(x + w) - 4].mean(axis=2)
+        assert (cell > 240).mean() > 0.4 and (cell < 100).sum() > 150  # white card with a dark glyph
+        cells.append(cell)
+    assert len({c.tobytes() for c in cells}) == 16  # sixteen different icons
+
+
+def test_sound_session_with_headphone_check_in_chromium(experiments, browser, tmp_path):
+    folder = tmp_path / "audio"
+    shutil.copytree(experiments["audio"], folder)
+    plan = D.plan(D.load_design(folder, D.Settings(practice=1, catch=1)), 1)
+    assert [t["kind"] for t in plan] == ["headphone"] * 6 + ["practice"] + ["main"] * 2 + ["catch"]
+    server = Server(folder, "--practice", "1", "--catch", "1")
+    try:
+        text = run_session(browser, server.links["P001"], plan, timeout=150)
+    finally:
+        server.stop()
+    assert "finished" in text
+    rows = stored(folder)
+    assert [r["trial"] for r in rows] == list(range(len(plan)))
+    assert all(r["correct"] == 1 for r in rows)
+    assert [r["response"] for r in rows[6:]] == [t["answer"] for t in plan[6:]]  # typed words
+    for r in rows:
+        timing = D.json.loads(r["timing"])
+        assert timing["played"] == "ended" and "audio element" in timing["method"]
+        requested = D.json.loads(r["requested"])["stimulus"]
+        assert abs(r["stimulus_ms"] - requested) < 250, (r["trial"], r["stimulus_ms"], requested)
