@@ -107,11 +107,13 @@ def test_si_table2_every_row(analysed):
 
 # The study's per-comparison outputs (STATS-*/…-ANOVA_HUMAN_RESULTS.txt, "F(model) main effect"), as printed.
 STUDY_OUTPUT_F = {
-    ("resnet50_l2_3_robust", "resnet50_random_l2_perturb"): "792.2959", ("resnet50_l2_3_robust", "resnet50"): "242.2178",
+    ("resnet50_l2_3_robust", "resnet50_random_l2_perturb"): "792.2959",
+    ("resnet50_l2_3_robust", "resnet50"): "242.2178",
     ("resnet50_linf_8_robust", "resnet50"): "315.3031",
     ("resnet50_linf_8_robust", "resnet50_random_linf8_perturb"): "176.2995",
     ("resnet50_linf_4_robust", "resnet50"): "403.0333", ("alexnet_l2_3_robust", "alexnet"): "518.6343",
-    ("alexnet_l2_3_robust", "alexnet_random_l2_3_perturb"): "622.9658", ("alexnet_linf_8_robust", "alexnet"): "104.6059",
+    ("alexnet_l2_3_robust", "alexnet_random_l2_3_perturb"): "622.9658",
+    ("alexnet_linf_8_robust", "alexnet"): "104.6059",
     ("alexnet_linf_8_robust", "alexnet_random_linf8_perturb"): "121.3817",
     ("kell2018_l2_1_robust_waveform", "kell2018"): "210.2766",
     ("kell2018_l2_1_robust_waveform", "kell2018_l2_1_random_step_waveform"): "107.3328",

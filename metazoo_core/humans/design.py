@@ -164,7 +164,7 @@ def plan(design: Design, participant: int) -> list[dict[str, Any]]:
         for c in np.resize(rng.permutation(len(cats)), s.catch):
             add("catch", "catch", f"icons/{cats[c]}.svg", cats[c], main_d)
     else:
-        for i in range(s.catch):
+        for _ in range(s.catch):
             r = naturals[int(rng.integers(len(naturals)))]
             add("catch", "catch", r["stimulus"], _answer(design, r["category"]), main_d)
     if design.modality == "vision":
