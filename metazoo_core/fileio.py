@@ -19,9 +19,11 @@ def atomic_path(path: Path | str, suffix: str | None = None) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix or path.suffix)
     os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; results are meant to be shared
     try:
         yield Path(tmp)
+        # mkstemp creates 0600, and writers such as safetensors recreate the file: set the mode last, so results
+        # are readable by the group as a plain open() would make them (0666 minus the umask)
+        os.chmod(tmp, 0o666 & ~_umask())
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)

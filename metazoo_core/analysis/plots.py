@@ -51,7 +51,7 @@ def draw_loss_curves(records: Sequence[dict[str, Any]], title: str = ""):
     ax.set_yscale("log")
     ax.set_xlabel("optimisation step")
     ax.set_ylabel("normalised loss")
-    ax.set_title(title or "metamer loss per stage")
+    ax.set_title(title or "metamer loss per stage", parse_math=False)  # input names may hold "$"
     if records:
         ax.legend(fontsize=7, ncol=2, frameon=False)
     return fig
@@ -127,7 +127,7 @@ def draw_metamer_grid(run: Run, model: str, max_inputs: int = 8):
             ax = axes[r][c]
             if stage == NATURAL:
                 _show(ax, originals[name][0], modality)
-                ax.set_title(f"{name}: {originals[name][1]}", fontsize=7)
+                ax.set_title(f"{name}: {originals[name][1]}", fontsize=7, parse_math=False)
                 continue
             item = run.get(model, name, stage)
             if item is None:
@@ -136,7 +136,7 @@ def draw_metamer_grid(run: Run, model: str, max_inputs: int = 8):
             _show(ax, item.metamer_file, modality)
             colour = {True: "tab:green", False: "tab:red"}.get(item.passed, "0.5")
             ax.set_title(_tick(stage), fontsize=7, color=colour)
-    fig.suptitle(f"{model}: natural inputs and metamers by stage", fontsize=9)
+    fig.suptitle(f"{model}: natural inputs and metamers by stage", fontsize=9, parse_math=False)
     return fig
 
 
@@ -169,7 +169,7 @@ def draw_recognition_curves(table: Sequence[dict[str, Any]], chance: float | Non
         ax.set_xticks(range(len(stages)), [_tick(s) for s in stages], rotation=60, ha="right", fontsize=7)
         ax.set_ylim(0, 1.02)
         ax.set_ylabel("proportion recognised")
-        ax.set_title(f"metamers of {gen}", fontsize=9)
+        ax.set_title(f"metamers of {gen}", fontsize=9, parse_math=False)
         ax.legend(fontsize=6, frameon=False)
     for ax in axes[len(generators):]:
         ax.axis("off")

@@ -32,7 +32,7 @@ class MetamerItem:
 
     @property
     def metamer_file(self) -> Path:
-        return self.folder / self.record["files"]["metamer"]
+        return (self.folder / self.record["files"]["metamer"]).resolve()
 
     @property
     def original_file(self) -> Path:
@@ -101,8 +101,23 @@ def _stage_order(model: str, record: dict[str, Any]) -> list[str]:
     return [IMPLICIT_STAGE, *names]
 
 
-def _check_record(rec: Any, folder: Path) -> str | None:
-    """Why a record cannot be used, or None when it can."""
+MEDIA_SUFFIXES = {"vision": ".png", "audio": ".wav"}
+"""The file type a record's metamer and original must have, by modality (what the engine writes)."""
+
+
+def inside(path: Path, root: Path) -> bool:
+    """Whether `path`, links followed, lies inside the folder `root`."""
+    return path.resolve().is_relative_to(root.resolve())
+
+
+def _plain_name(value: Any) -> bool:
+    """A name usable as one path component: a non-empty string without '/', NUL, or '.'/'..'."""
+    return isinstance(value, str) and value not in ("", ".", "..") and "/" not in value and "\0" not in value
+
+
+def _check_record(rec: Any, folder: Path, root: Path) -> str | None:
+    """Why a record cannot be used, or None when it can. Its media must be files of the modality's type inside
+    the run folder `root` (a shared record naming a file elsewhere would copy that file into the page)."""
     if not isinstance(rec, dict):
         return "not a JSON object"
     if not str(rec.get("schema", "")).startswith(SCHEMA_PREFIX):
@@ -112,13 +127,25 @@ def _check_record(rec: Any, folder: Path) -> str | None:
             return f"field '{key}' missing"
     if not isinstance(rec["input"], dict) or "name" not in rec["input"]:
         return "field 'input.name' missing"
+    for key, value in (("model", rec["model"]), ("stage", rec["stage"]), ("input.name", rec["input"]["name"])):
+        if not _plain_name(value):
+            return f"field '{key}' is not a plain name"
+    if rec["modality"] not in MEDIA_SUFFIXES:
+        return f"field 'modality' is not one of {', '.join(MEDIA_SUFFIXES)}"
     if rec.get("prediction") is not None and not isinstance(rec["prediction"], dict):
         return "field 'prediction' is not an object"
     files = rec["files"]
     if not isinstance(files, dict) or "metamer" not in files or "original" not in files:
         return "field 'files.metamer' or 'files.original' missing"
     for key in ("metamer", "original"):
-        if not (folder / files[key]).is_file():
+        if not isinstance(files[key], str):
+            return f"field 'files.{key}' is not a path"
+        path = folder / files[key]
+        if not inside(path, root):
+            return f"{key} file {files[key]} is outside the run folder; refused"
+        if path.suffix.lower() != MEDIA_SUFFIXES[rec["modality"]]:
+            return f"{key} file {files[key]} is not a {MEDIA_SUFFIXES[rec['modality']]} file; refused"
+        if not path.is_file():
             return f"{key} file {files[key]} is missing"
     return None
 
@@ -134,11 +161,11 @@ def read_run(root: Path | str) -> Run:
     for path in sorted(root.glob(pattern)):
         folder = path.parent
         try:
-            rec = json.loads(path.read_text())
+            rec = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
             warnings.append(f"skipped {path}: unreadable record ({e})")
             continue
-        why = _check_record(rec, folder)
+        why = _check_record(rec, folder, root)
         if why:
             warnings.append(f"skipped {path}: {why}")
             continue

@@ -6,11 +6,14 @@ null maxima, the generating model's decisions, loss curves, and the recognition 
 By default everything is embedded as data: URIs (PNG images; sounds as 16-bit PCM WAV copies of the saved float
 WAVs, which browsers play everywhere), so the page works offline and can be mailed as one file. For large runs the
 images and sounds can instead be linked by relative path (`link_media`); plots and cochleagrams stay embedded.
+
+The page is rendered from Jinja2 templates (templates/, package data) with autoescaping: every value read from a
+record or a run folder is shown as text, never interpreted as markup. Media files come only from inside the run
+folder (`analysis.runs` refuses records naming files elsewhere).
 """
 from __future__ import annotations
 
 import base64
-import html
 import io
 import json
 import os
@@ -19,24 +22,19 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from ..analysis.runs import NATURAL, MetamerItem, Run, read_run
+from ..analysis.runs import NATURAL, MetamerItem, Run, inside, read_run
 from ..fileio import check_writable, write_text
 
 RECOGNITION_DIR = "recognition"
 MEASURES = (("spearman", "ρ"), ("pearson", "r"), ("snr_db", "SNR dB"))
+TEMPLATE = "report.html.j2"
 
-CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:1.5rem;color:#222;background:#fff}
-h1{font-size:1.4rem}h2{font-size:1.15rem;border-bottom:1px solid #ddd;padding-bottom:.2rem;margin-top:2rem}
-table{border-collapse:collapse;font-size:.8rem}td,th{border:1px solid #e3e3e3;padding:.3rem;vertical-align:top}
-th{background:#f5f5f5}.grid img{width:160px;height:auto;image-rendering:pixelated;display:block}
-.grid audio{width:200px;display:block}.grid img.coch{width:200px;height:110px;image-rendering:auto}
-.badge{display:inline-block;border-radius:.6rem;padding:0 .45rem;font-size:.72rem;font-weight:600;color:#fff}
-.pass{background:#2e7d32}.fail{background:#c62828}.na{background:#757575}
-.m{font-family:ui-monospace,monospace;font-size:.72rem;color:#444}.warn{color:#8a4b00}
-.plot{max-width:100%;height:auto}.loss{width:440px;max-width:100%;height:auto;margin:.2rem}
-details{margin:.4rem 0}.num{text-align:right}
-"""
+
+def _environment():
+    import jinja2
+
+    return jinja2.Environment(loader=jinja2.PackageLoader("metazoo_core.report", "templates"),
+                              autoescape=True, undefined=jinja2.StrictUndefined)
 
 
 def _data_uri(data: bytes, mime: str) -> str:
@@ -58,7 +56,7 @@ def _wav(path: Path) -> str:
 
 
 def _cochleagram(path: Path) -> str:
-    """A small picture of the study's cochleagram of a 20 kHz, 2 s sound; '' for sounds of another format."""
+    """A data: URI of a small picture of the study's cochleagram of a 20 kHz, 2 s sound; '' for other sounds."""
     from PIL import Image
 
     from ..analysis.plots import cochleagram_of, cochleagram_rgb
@@ -68,135 +66,117 @@ def _cochleagram(path: Path) -> str:
         return ""
     buf = io.BytesIO()
     Image.fromarray(cochleagram_rgb(coch)).save(buf, format="PNG")
-    return f'<img class="coch" src="{_data_uri(buf.getvalue(), "image/png")}" alt="cochleagram">'
+    return _data_uri(buf.getvalue(), "image/png")
 
 
-def _media(path: Path, modality: str, alt: str, link_from: Path | None) -> str:
-    """An <img> or an <audio> player (+ cochleagram): embedded, or a relative link from the page's folder."""
+def _media(path: Path, modality: str, alt: str, link_from: Path | None) -> dict[str, str]:
+    """An image or an audio player (+ cochleagram): embedded, or a relative link from the page's folder."""
     if link_from is not None:
-        src = html.escape(urllib.parse.quote(os.path.relpath(path, link_from)))
+        src = urllib.parse.quote(os.path.relpath(path, link_from))
     else:
         src = _wav(path) if modality == "audio" else _png(path)
-    if modality == "audio":
-        return (f'<audio controls preload="auto" src="{src}" title="{html.escape(alt)}"></audio>'
-                f"{_cochleagram(path)}")
-    return f'<img src="{src}" alt="{html.escape(alt)}">'
+    return {"modality": modality, "src": src, "alt": alt,
+            "cochleagram": _cochleagram(path) if modality == "audio" else ""}
 
 
 def _fmt(x: Any) -> str:
-    return "—" if x is None else f"{x:.3g}" if isinstance(x, float) else html.escape(str(x))
+    return "—" if x is None else f"{x:.3g}" if isinstance(x, float) else str(x)
 
 
-def _badge(item: MetamerItem) -> str:
+def _badge(item: MetamerItem) -> dict[str, Any]:
     rec = item.record
     passed = rec.get("passed")
     cls, text = {True: ("pass", "passed"), False: ("fail", "failed")}.get(passed, ("na", "not evaluated"))
-    measured = (rec.get("measures") or {}).get(item.stage) or {}
-    null_max = ((rec.get("null") or {}).get("max")) or {}
+    measured = _dict(_dict(rec.get("measures")).get(item.stage))
+    null_max = _dict(_dict(rec.get("null")).get("max"))
+    criteria = _dict(rec.get("criteria"))
     parts = []
     for key, sym in MEASURES:
         if key in measured:
             bound = f" ≥ {_fmt(null_max[key])}" if key in null_max else ""
-            ok = (rec.get("criteria") or {}).get(key)
+            ok = criteria.get(key)
             mark = "" if ok is None else " ✓" if ok else " ✗"
             parts.append(f"{sym} {_fmt(measured[key])}{bound}{mark}")
-    pred = rec.get("prediction") or {}
+    pred = _dict(rec.get("prediction"))
     if pred:
         mark = " ✓" if pred.get("match") else " ✗"
-        parts.append(f"{html.escape(str(pred.get('original')))} → {html.escape(str(pred.get('metamer')))}{mark}")
-    return f'<span class="badge {cls}">{text}</span><div class="m">{"<br>".join(parts)}</div>'
+        parts.append(f"{pred.get('original')} → {pred.get('metamer')}{mark}")
+    return {"cls": cls, "verdict": text, "parts": parts}
 
 
-def _grid(run: Run, model: str, link_from: Path | None) -> str:
+def _dict(x: Any) -> dict:
+    """`x` when it is a mapping, else {} (records come from shared folders; a wrong type is not an error)."""
+    return x if isinstance(x, dict) else {}
+
+
+def _rows(run: Run, model: str, link_from: Path | None) -> list[dict[str, Any]]:
     stages = run.stages(model)
     modality = run.modality(model)
     originals = run.originals(model)
-    head = "".join(f"<th>{html.escape(s)}</th>" for s in [NATURAL, *stages])
     rows = []
     for name in run.inputs(model):
         path, label = originals[name]
-        cells = [f"<td><b>{html.escape(name)}</b><br>{_media(path, modality, f'{name} natural', link_from)}"
-                 f'<div class="m">decision: {html.escape(label)}</div></td>']
+        cells = []
         for stage in stages:
             item = run.get(model, name, stage)
-            cells.append("<td>—</td>" if item is None else
-                         f"<td>{_media(item.metamer_file, modality, f'{name} {stage}', link_from)}{_badge(item)}</td>")
-        rows.append(f"<tr>{''.join(cells)}</tr>")
-    return f'<table class="grid"><tr>{head}</tr>{"".join(rows)}</table>'
+            cells.append(None if item is None else
+                         {"media": _media(item.metamer_file, modality, f"{name} {stage}", link_from), **_badge(item)})
+        rows.append({"name": name, "natural": _media(path, modality, f"{name} natural", link_from),
+                     "label": label, "cells": cells})
+    return rows
 
 
-def _loss_plots(run: Run, model: str, tmp: Path) -> str:
+def _loss_plots(run: Run, model: str, tmp: Path) -> list[dict[str, str]]:
     from ..analysis.plots import loss_curves
 
-    blocks = []
-    for name in run.inputs(model):
+    plots = []
+    for k, name in enumerate(run.inputs(model)):
         records = [i.record for i in run.for_model(model) if i.input == name]
         records.sort(key=lambda r: run.stages(model).index(r["stage"]))
         if not any(r.get("loss_curve") for r in records):
             continue
-        png = loss_curves(records, tmp / f"loss-{model}-{name}.png", title=f"{model} · {name}")
-        blocks.append(f'<img class="plot loss" src="{_png(png)}" alt="loss curves {html.escape(name)}">')
-    if not blocks:
-        return "<p>No loss curves recorded.</p>"
-    return f"<details open><summary>loss curves ({len(blocks)} inputs)</summary>{''.join(blocks)}</details>"
+        png = loss_curves(records, tmp / f"loss-{k}.png", title=f"{model} · {name}")
+        plots.append({"name": name, "src": _png(png)})
+    return plots
 
 
-def _summary(run: Run, model: str) -> str:
+def _section(run: Run, model: str, link_from: Path | None, tmp: Path) -> dict[str, Any]:
     items = run.for_model(model)
     first = items[0].record
-    recipe = first.get("recipe") or {}
-    n_pass = sum(i.passed is True for i in items)
-    n_fail = sum(i.passed is False for i in items)
-    n_na = sum(i.passed is None for i in items)
+    recipe = _dict(first.get("recipe"))
     weights = first.get("weights_sha256")
-    return (f'<p class="m">{len(run.inputs(model))} inputs × {len(run.stages(model))} stages; '
-            f"recipe {html.escape(str(recipe.get('name')))} ({_fmt(recipe.get('iterations'))} steps × "
-            f"{_fmt(recipe.get('blocks'))} blocks), seed {_fmt(first.get('seed'))}; weights "
-            f"{html.escape(weights[:12]) + '…' if weights else 'random/constructed'}; "
-            f"{n_pass} passed, {n_fail} failed, {n_na} not evaluated</p>")
+    return {"model": model, "modality": run.modality(model), "n_inputs": len(run.inputs(model)),
+            "n_stages": len(run.stages(model)), "recipe": str(recipe.get("name")),
+            "iterations": _fmt(recipe.get("iterations")), "blocks": _fmt(recipe.get("blocks")),
+            "seed": _fmt(first.get("seed")),
+            "weights": f"{str(weights)[:12]}…" if weights else "random/constructed",
+            "n_pass": sum(i.passed is True for i in items), "n_fail": sum(i.passed is False for i in items),
+            "n_na": sum(i.passed is None for i in items), "head": [NATURAL, *run.stages(model)],
+            "rows": _rows(run, model, link_from), "loss_plots": _loss_plots(run, model, tmp)}
 
 
-def _recognition(run: Run) -> str:
+def _recognition(run: Run) -> dict[str, Any] | None:
     folder = run.root / RECOGNITION_DIR
     path = folder / "recognition.json"
     if not path.is_file():
-        return ""
+        return None
     try:
-        table = json.loads(path.read_text())["table"]
+        table = json.loads(path.read_text(encoding="utf-8"))["table"]
+        rows = [{"generator": str(r["generator"]), "stage": str(r["stage"]), "recogniser": str(r["recogniser"]),
+                 "n": _fmt(r["n"]), "accuracy": _fmt(r["accuracy"]), "sem": _fmt(r["sem"])} for r in table]
     except (OSError, ValueError, KeyError, TypeError) as e:
-        return f'<h2>Recognition by other models</h2><p class="warn">{html.escape(str(path))} unreadable ({e})</p>'
-    head = "".join(f"<th>{h}</th>" for h in ("generating model", "stage", "recognising model", "n",
-                                             "proportion recognised", "SEM"))
-    rows = "".join(
-        f"<tr><td>{html.escape(str(r['generator']))}</td><td>{html.escape(str(r['stage']))}</td>"
-        f"<td>{'<b>mean</b>' if r['recogniser'] == 'mean' else html.escape(str(r['recogniser']))}</td>"
-        f"<td class=num>{r['n']}</td><td class=num>{_fmt(r['accuracy'])}</td><td class=num>{_fmt(r['sem'])}</td></tr>"
-        for r in table)
+        return {"error": f"{path} unreadable ({e})"}
     plot = folder / "recognition.png"
-    img = f'<img class="plot" src="{_png(plot)}" alt="recognition curves">' if plot.is_file() else ""
-    return (f"<h2>Recognition by other models</h2>{img}<details><summary>table ({len(table)} rows)</summary>"
-            f"<table><tr>{head}</tr>{rows}</table></details>")
+    return {"error": "", "rows": rows, "plot": _png(plot) if plot.is_file() and inside(plot, run.root) else ""}
 
 
 def render(run: Run, link_from: Path | None = None) -> str:
     """The page's HTML text for a read run; `link_from`: the page's folder, to link the run's media files
     (relative paths) instead of embedding them."""
-    sections = []
     with tempfile.TemporaryDirectory(prefix="metazoo-report-") as tmp:
-        for model in run.models():
-            sections.append(f"<h2>{html.escape(model)} <small>({run.modality(model)})</small></h2>"
-                            f"{_summary(run, model)}{_grid(run, model, link_from)}{_loss_plots(run, model, Path(tmp))}")
-    warnings = ""
-    if run.warnings:
-        lis = "".join(f"<li>{html.escape(w)}</li>" for w in run.warnings)
-        warnings = f'<h2>Skipped records</h2><ul class="warn">{lis}</ul>'
-    title = f"metazoo report — {html.escape(run.root.name)}"
-    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head>'
-            f"<body><h1>{title}</h1><p>Model metamers: each column is the stage whose activations the metamer "
-            f"matches; badges give the acceptance measures at that stage against the null maxima and the "
-            f"generating model's decision on the original → on the metamer.</p>"
-            f"{''.join(sections)}{_recognition(run)}{warnings}</body></html>")
+        sections = [_section(run, model, link_from, Path(tmp)) for model in run.models()]
+    return _environment().get_template(TEMPLATE).render(
+        title=run.root.name, sections=sections, recognition=_recognition(run), warnings=run.warnings)
 
 
 def write_figures(run: Run, folder: Path) -> list[Path]:
