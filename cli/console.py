@@ -49,3 +49,14 @@ def load_inputs(sources: list[str], spec: Any) -> tuple[list[Any], int]:
             notice(n)
         items.append(item)
     return items, failed
+
+
+def pick_device(request: str) -> str:
+    """The torch device for a `--device` value (auto/cpu/cuda[:N]/mps), with a notice when `auto` chose one;
+    one-line InputError when it is not on this machine."""
+    from metazoo_core.devices import resolve_device
+
+    device, message = resolve_device(request)
+    if message:
+        notice(message)
+    return device

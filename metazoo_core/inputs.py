@@ -42,7 +42,8 @@ def expand_sources(sources: list[str], modality: str) -> list[str]:
 
                 out += [f"builtin:{n}" for n in DEFAULT_BUILTIN]
         elif _is_dir(s):
-            out += sorted(str(p) for p in Path(s).iterdir() if p.is_file() and not p.name.startswith("."))
+            files = sorted(str(p) for p in Path(s).iterdir() if p.is_file() and not p.name.startswith("."))
+            out += files or [s]  # an empty folder stays, so that loading reports it as one bad input
         else:
             out.append(s)
     return out

@@ -6,7 +6,7 @@ from typing import Any, Optional
 
 import typer
 
-from ..console import err, load_inputs, notice, out, print_json, problem
+from ..console import err, load_inputs, notice, out, pick_device, print_json, problem
 
 
 class ProgressDisplay:
@@ -81,6 +81,7 @@ def run_generate(model: str, inputs: list[str], stages: list[str], recipe: str =
     spec = get_spec(model)
     host().check_schedule(spec, schedule)
     get_recipe(recipe)
+    device = pick_device(device)
     failed = 0
     valid = []
     for s in dict.fromkeys(stages):
@@ -123,7 +124,7 @@ def _generate(
     seed: int = typer.Option(0, "--seed", help="initial-noise seed"),
     batch_size: int = typer.Option(8, "--batch-size", help="items optimised together"),
     out_dir: Path = typer.Option(Path("runs/metamers"), "--out", "-o", help="run folder"),
-    device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:1, mps"),
+    device: str = typer.Option("cpu", "--device", help="auto (best available), cpu, cuda, cuda:N or mps"),
     as_json: bool = typer.Option(False, "--json", help="print the records as JSON on stdout"),
     null_path: Optional[Path] = typer.Option(None, "--null", help="null distribution from `metazoo null`"),
     weights: Optional[str] = typer.Option(None, "--weights", help="checkpoint overriding the registry's"),
@@ -159,7 +160,7 @@ def _null(
     batch_size: int = typer.Option(16, "--batch-size", help="pairs per forward"),
     weights: Optional[str] = typer.Option(None, "--weights", help="checkpoint overriding the registry's"),
     random_weights: bool = typer.Option(False, "--random-weights", help="skip loading trained weights"),
-    device: str = typer.Option("cpu", "--device"),
+    device: str = typer.Option("cpu", "--device", help="auto (best available), cpu, cuda, cuda:N or mps"),
     as_json: bool = typer.Option(False, "--json", help="print the per-stage maxima as JSON on stdout"),
     stage: Optional[list[str]] = typer.Option(None, "--stage", "-s", help="only these stages (default: all)"),
 ) -> None:
@@ -171,6 +172,7 @@ def _null(
     from metazoo_core.plugins import get_spec
 
     spec = get_spec(model)
+    device = pick_device(device)
     path = out_path or Path("nulls") / f"{spec.id}{'-random' if random_weights else ''}.null.safetensors"
     check_writable(path.parent)
     items, failed = load_inputs(inputs, spec)

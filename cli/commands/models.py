@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from ..console import err, load_inputs, out, print_json, problem
+from ..console import err, load_inputs, out, pick_device, print_json, problem
 
 
 def _list(
@@ -135,7 +135,7 @@ def _activations(
     out_dir: Path = typer.Option(Path("activations"), "--out", "-o", help="output folder"),
     weights_path: Optional[str] = typer.Option(None, "--weights", help="checkpoint overriding the registry's"),
     random_weights: bool = typer.Option(False, "--random-weights", help="skip loading trained weights"),
-    device: str = typer.Option("cpu", "--device"),
+    device: str = typer.Option("cpu", "--device", help="auto (best available), cpu, cuda, cuda:N or mps"),
 ) -> None:
     """Save stage activations, one `<input stem>__<stage>.npy` per input and stage (shape without batch)."""
     from metazoo_core.fileio import check_writable, save_npy
@@ -143,6 +143,7 @@ def _activations(
 
     spec = get_spec(model)
     spec.check_stages(stage)
+    device = pick_device(device)
     check_writable(out_dir)
     import torch
 

@@ -5,27 +5,34 @@ from typing import Optional
 
 import typer
 
-from ..console import load_inputs, out, print_json
+from ..console import load_inputs, notice, out, pick_device, print_json
 
 
 def predict_inputs(model: str, inputs: list[str], top: int = 5, weights: Optional[str] = None,
-                   random_weights: bool = False) -> tuple[list[dict], int]:
+                   random_weights: bool = False, device: str = "cpu") -> tuple[list[dict], int]:
     """Top-k predictions per input; returns (rows, number of inputs that failed)."""
     import torch
 
+    from metazoo_core.errors import InputError
     from metazoo_core.labels import imagenet_names, predict_labels
     from metazoo_core.models import load_model
     from metazoo_core.plugins import get_spec
 
+    if top < 1:
+        raise InputError(f"--top {top}: give at least 1 class")
     spec = get_spec(model)
-    net = load_model(spec, pretrained=not random_weights, weights=weights)
+    device = pick_device(device)
+    net = load_model(spec, pretrained=not random_weights, weights=weights, device=device)
     names = imagenet_names() if spec.classifier in ("imagenet1000", "zeroshot_imagenet") else None
     items, failed = load_inputs(inputs, spec)
     rows = []
     for item in items:
         with torch.no_grad():
-            logits = net.logits(item.tensor.unsqueeze(0))
+            logits = net.logits(item.tensor.unsqueeze(0).to(device)).cpu()
         probs = logits.softmax(dim=1)[0]
+        if top > probs.numel():
+            notice(f"--top {top}: {model} has {probs.numel()} classes; showing all of them")
+            top = probs.numel()
         values, idx = probs.topk(top)
         rows.append({
             "input": item.name,
@@ -39,13 +46,14 @@ def predict_inputs(model: str, inputs: list[str], top: int = 5, weights: Optiona
 def _predict(
     model: str = typer.Argument(..., help="model id"),
     inputs: list[str] = typer.Argument(..., help="files, folders, builtin:NAME or builtin"),
-    top: int = typer.Option(5, "--top", help="how many classes"),
-    weights: Optional[str] = typer.Option(None, "--weights"),
-    random_weights: bool = typer.Option(False, "--random-weights"),
-    as_json: bool = typer.Option(False, "--json"),
+    top: int = typer.Option(5, "--top", help="how many classes (at least 1; capped at the model's classes)"),
+    weights: Optional[str] = typer.Option(None, "--weights", help="checkpoint overriding the registry's"),
+    random_weights: bool = typer.Option(False, "--random-weights", help="skip loading trained weights"),
+    device: str = typer.Option("cpu", "--device", help="auto (best available), cpu, cuda, cuda:N or mps"),
+    as_json: bool = typer.Option(False, "--json", help="print the predictions as JSON on stdout"),
 ) -> None:
     """Classify natural inputs: top-k classes with probabilities (and the study's 16-way category)."""
-    rows, failed = predict_inputs(model, inputs, top, weights, random_weights)
+    rows, failed = predict_inputs(model, inputs, top, weights, random_weights, device)
     if as_json:
         print_json(rows)
     else:

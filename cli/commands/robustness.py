@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from ..console import err, notice, out, print_json, problem
+from ..console import err, notice, out, pick_device, print_json, problem
 
 NORM_HELP = "l1, l2 or linf"
 
@@ -81,7 +81,7 @@ def _robustness(
     out_dir: Path = typer.Option(Path("runs/robustness"), "--out", "-o", help="folder for JSON and plot"),
     weights: Optional[str] = typer.Option(None, "--weights", help="checkpoint overriding the registry's"),
     random_weights: bool = typer.Option(False, "--random-weights", help="skip loading trained weights"),
-    device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:1 …"),
+    device: str = typer.Option("cpu", "--device", help="auto (best available), cpu, cuda, cuda:N or mps"),
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON on stdout"),
 ) -> None:
     """Accuracy vs ε under untargeted white-box PGD (seed: 64 steps of ε/4, no random start, best iterate), or the
@@ -93,6 +93,7 @@ def _robustness(
     from metazoo_core.robustness.grids import check_eps, check_norm
 
     spec = get_spec(model)
+    device = pick_device(device)
     norm = check_norm(norm)
     grid, notes = check_eps(parse_eps(eps))
     for m in notes:
@@ -225,7 +226,7 @@ def _train(
     no_resume: bool = typer.Option(False, "--no-resume", help="ignore an existing checkpoint and start over"),
     pretrained: bool = typer.Option(False, "--pretrained", help="start from the registry's weights"),
     weights: Optional[str] = typer.Option(None, "--weights", help="start from this checkpoint"),
-    device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:1 …"),
+    device: str = typer.Option("cpu", "--device", help="auto (best available), cpu, cuda, cuda:N or mps"),
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON on stdout"),
 ) -> None:
     """Train a registered model on a labelled folder: standard, adversarial (PGD) or random-perturbation training,
@@ -235,6 +236,7 @@ def _train(
     from metazoo_core.plugins import get_spec
 
     spec = get_spec(model)
+    device = pick_device(device)
     if adversarial and random_pert:
         raise InputError("choose one of --adversarial and --random")
     kind, norm = ("adversarial", adversarial) if adversarial else ("random", random_pert) if random_pert else ("none", None)

@@ -21,6 +21,17 @@ from ..registry import InputSpec
 
 MIN_DURATION_S = 0.5
 """Sounds shorter than this are refused: padding them to 2 s would make the word mostly silence."""
+MAX_DURATION_S = 600.0
+"""Sounds longer than this (10 min) are refused before they are read: the models hear 2 s (centre crop)."""
+RATE_RANGE_HZ = (1000, 384000)
+"""Accepted sample rates (header value), checked before reading. The polyphase resampler's filter grows with the
+rate: a 10⁷ Hz header made it allocate 1.5 GiB and 10⁹ Hz 149 GiB in the reliability probe; 384 kHz is the
+highest common recording rate, 1 kHz far below any speech rate."""
+MAX_SAMPLES = 2**26
+"""Most samples (frames × channels) read from one file: 0.5 GiB as float64."""
+FIXED_WIDTH_BYTES = {"PCM_S8": 1, "PCM_U8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8,
+                     "ULAW": 1, "ALAW": 1}
+"""Bytes per sample of uncompressed subtypes (soundfile names), to check a header's length against the file size."""
 STUDY_INPUT = InputSpec(shape=[40000], range=(-1.0, 1.0), sample_rate=20000, rms=0.1)
 """The study's audio input: 40000 samples (2 s at 20 kHz) in [−1, 1], RMS 0.1 (facts §1.3)."""
 SOUNDS_PACKAGE = "metazoo_core.data"
@@ -57,11 +68,15 @@ def read_audio(path: Path) -> tuple[np.ndarray, int]:
     """(samples (n_frames, n_channels) float64, sample rate) from any soundfile-readable file; one-line errors."""
     import soundfile as sf
 
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder with no usable sounds; give sound files (WAV/FLAC/OGG)")
     if not path.is_file():
         raise InputError(f"{path}: no such file")
-    if path.stat().st_size == 0:
+    size = path.stat().st_size
+    if size == 0:
         raise InputError(f"{path}: empty file (0 bytes); give a WAV, FLAC or OGG sound")
     try:
+        _check_header(path, sf.info(str(path)), size)
         data, rate = sf.read(str(path), dtype="float64", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as e:
         reason = " ".join(str(e).split())
@@ -69,6 +84,23 @@ def read_audio(path: Path) -> tuple[np.ndarray, int]:
     if data.shape[0] == 0:
         raise InputError(f"{path}: the sound has no samples; give a WAV, FLAC or OGG file with audio in it")
     return data, int(rate)
+
+
+def _check_header(path: Path, info: Any, size: int) -> None:
+    """Refuse, before any sample is read, a header whose rate, length or size is implausible (see the bounds)."""
+    lo, hi = RATE_RANGE_HZ
+    if not lo <= info.samplerate <= hi:
+        raise InputError(f"{path}: sample rate {info.samplerate} Hz in the header is outside {lo}–{hi} Hz; "
+                         "re-export the sound at a standard rate (e.g. 16, 20, 44.1 or 48 kHz)")
+    samples = info.frames * info.channels
+    if info.frames > MAX_DURATION_S * info.samplerate or samples > MAX_SAMPLES:
+        raise InputError(f"{path}: {info.frames / info.samplerate:.0f} s × {info.channels} channels is too long "
+                         f"(at most {MAX_DURATION_S:g} s and {MAX_SAMPLES} samples; the model hears 2 s); "
+                         "cut the part you want")
+    width = FIXED_WIDTH_BYTES.get(info.subtype)
+    if width is not None and samples * width > size:
+        raise InputError(f"{path}: the header declares {samples} samples ({samples * width} bytes) but the file "
+                         f"has {size} bytes; the file is truncated or its header is wrong")
 
 
 def prepare_waveform(data: np.ndarray, rate: int, spec: InputSpec, name: str) -> tuple[np.ndarray, list[str]]:
@@ -81,6 +113,9 @@ def prepare_waveform(data: np.ndarray, rate: int, spec: InputSpec, name: str) ->
         notices.append(f"{name}: {data.shape[1]} channels mixed to mono (mean)")
     x = data.mean(axis=1)
     target_rate = spec.sample_rate or rate
+    if not RATE_RANGE_HZ[0] <= rate <= RATE_RANGE_HZ[1]:
+        raise InputError(f"{name}: sample rate {rate} Hz is outside {RATE_RANGE_HZ[0]}–{RATE_RANGE_HZ[1]} Hz; "
+                         "re-export it at a standard rate")
     if rate != target_rate:
         from scipy.signal import resample_poly
 

@@ -6,6 +6,8 @@ are allowed and reported as notices; unreadable files, tiny images and non-finit
 """
 from __future__ import annotations
 
+import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,12 @@ from ..registry import InputSpec
 
 MIN_SIDE = 32
 """Images smaller than this (pixels, either side) are refused: upsampling them would invent the content."""
+DEFAULT_MAX_PIXELS = 50_000_000
+"""Images with more pixels than this (width × height, read from the header before any pixel is decoded) are
+refused: a decompression-bomb guard. The models see 224–260 px, so a 50 MP photo is already far more than they
+use; decoding 144 MP took 1.9 GB of memory in the reliability probe. Raise it with `--max-pixels` or
+METAZOO_MAX_PIXELS."""
+MAX_PIXELS_ENV = "METAZOO_MAX_PIXELS"
 
 BUILTIN_IMAGES = {
     # name: (loader in skimage.data, 16-way category or None)
@@ -64,6 +72,27 @@ def builtin_array(name: str) -> np.ndarray:
     return arr
 
 
+def max_pixels() -> int:
+    """The pixel limit in force: METAZOO_MAX_PIXELS (set by `metazoo --max-pixels`) or `DEFAULT_MAX_PIXELS`."""
+    text = os.environ.get(MAX_PIXELS_ENV, "")
+    try:
+        value = int(text) if text else DEFAULT_MAX_PIXELS
+    except ValueError:
+        raise InputError(f"{MAX_PIXELS_ENV}={text!r} is not a whole number of pixels; "
+                         f"unset it or give e.g. {DEFAULT_MAX_PIXELS}") from None
+    if value < MIN_SIDE * MIN_SIDE:
+        raise InputError(f"the pixel limit {value} is below {MIN_SIDE}×{MIN_SIDE}; give a larger --max-pixels")
+    return value
+
+
+def _check_pixels(path: Path, size: tuple[int, int]) -> None:
+    w, h = size
+    limit = max_pixels()
+    if w * h > limit:
+        raise InputError(f"{path}: {w}×{h} px ({w * h / 1e6:.0f} MP) is over the {limit / 1e6:g} MP limit (a "
+                         f"decompression-bomb guard); downscale the image or raise the limit with --max-pixels")
+
+
 def _open(source: str | Path):
     from PIL import Image, UnidentifiedImageError
 
@@ -71,11 +100,21 @@ def _open(source: str | Path):
     if text.startswith("builtin:"):
         return Image.fromarray(builtin_array(text.split(":", 1)[1])), text.split(":", 1)[1]
     path = Path(text)
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder with no usable images; give image files (PNG/JPEG/TIFF)")
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     try:
-        img = Image.open(path)
-        img.load()
+        with warnings.catch_warnings():
+            # PIL's own bomb checks (a multi-line warning, or an error at twice its limit) are replaced by ours,
+            # which reads the size from the header and refuses before any pixel is decoded
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, max_pixels())
+            img = Image.open(path)
+            _check_pixels(path, img.size)
+            img.load()
+    except Image.DecompressionBombError as e:
+        raise InputError(f"{path}: refused by PIL's decompression-bomb guard ({e})") from None
     except UnidentifiedImageError:
         raise InputError(f"{path}: not an image (PIL cannot identify it); give a PNG/JPEG/TIFF file") from None
     except (OSError, SyntaxError, ValueError) as e:
