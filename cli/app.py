@@ -24,6 +24,17 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+@app.callback()
+def _options(
+    max_pixels: int = typer.Option(None, "--max-pixels", min=1024,
+                                   help="largest image accepted, in pixels (width × height; default 50000000): a "
+                                   "decompression-bomb guard checked before an image is decoded"),
+) -> None:
+    """Model metamers, robustness and invariance comparisons over a registry of vision and audio models."""
+    if max_pixels is not None:
+        os.environ["METAZOO_MAX_PIXELS"] = str(max_pixels)  # read by metazoo_core.io.images (and sweep workers)
+
+
 PANELS = {
     "Models": ["list", "info", "plugins", "fetch", "predict", "activations", "cochleagram"],
     "Metamers": ["demo", "generate", "null"],

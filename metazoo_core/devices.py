@@ -6,6 +6,7 @@ that is not there is one line naming the devices that are. Torch is imported onl
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from .errors import InputError
 
@@ -26,14 +27,21 @@ def available_devices() -> list[str]:
     return found
 
 
-def resolve_device(request: str) -> tuple[str, str | None]:
-    """(device string for torch, notice or None) for a `--device` value; InputError with one line when the device
-    is malformed or not present on this machine."""
-    text = str(request).strip().lower()
+def check_form(request: Any) -> str:
+    """The device kind ('auto', 'cpu', 'cuda', 'mps') of a well-formed `--device` value, without importing torch;
+    InputError with one line otherwise."""
+    text = request.strip().lower() if isinstance(request, str) else ""
     found = _PATTERN.match(text)
     if found is None or (found.group(2) is not None and found.group(1) != "cuda"):
         raise InputError(f"--device {request!r} is not a device; give {CHOICES}")
-    kind, index = found.group(1), found.group(2)
+    return found.group(1)
+
+
+def resolve_device(request: str) -> tuple[str, str | None]:
+    """(device string for torch, notice or None) for a `--device` value; InputError with one line when the device
+    is malformed or not present on this machine."""
+    kind = check_form(request)
+    text = request.strip().lower()
     here = available_devices()
     if kind == "auto":
         best = next((d for d in here if d.startswith("cuda")), "mps" if "mps" in here else "cpu")

@@ -78,9 +78,18 @@ def run_generate(model: str, inputs: list[str], stages: list[str], recipe: str =
     from metazoo_core.models import load_model
     from metazoo_core.registry import IMPLICIT_STAGE
 
+    from metazoo_core.options import check_count, check_schedule, check_seed
+
     spec = get_spec(model)
     host().check_schedule(spec, schedule)
     get_recipe(recipe)
+    check_seed(seed)
+    for value, where in ((iterations, "--iterations"), (blocks, "--blocks")):
+        if value is not None:
+            check_count(value, where)
+    check_count(batch_size, "--batch-size")
+    check_count(checkpoint_every, "--checkpoint-every")
+    check_schedule(spec, schedule)
     device = pick_device(device)
     failed = 0
     valid = []
@@ -129,7 +138,7 @@ def _generate(
     null_path: Optional[Path] = typer.Option(None, "--null", help="null distribution from `metazoo null`"),
     weights: Optional[str] = typer.Option(None, "--weights", help="checkpoint overriding the registry's"),
     random_weights: bool = typer.Option(False, "--random-weights", help="skip loading trained weights"),
-    checkpoint_every: int = typer.Option(200, "--checkpoint-every", help="steps between resumable saves"),
+    checkpoint_every: int = typer.Option(200, "--checkpoint-every", help="steps between resumable saves (≥ 1)"),
     stop_loss: Optional[float] = typer.Option(None, "--stop-loss", help="stop an item once its loss is below"),
     restart: bool = typer.Option(False, "--restart", help="ignore finished or checkpointed items in --out"),
     schedule: Optional[str] = typer.Option(
@@ -171,7 +180,12 @@ def _null(
     from metazoo_core.models import load_model
     from metazoo_core.plugins import get_spec
 
+    from metazoo_core.options import check_count, check_seed
+
     spec = get_spec(model)
+    check_seed(seed)
+    check_count(pairs, "--pairs")
+    check_count(batch_size, "--batch-size")
     device = pick_device(device)
     path = out_path or Path("nulls") / f"{spec.id}{'-random' if random_weights else ''}.null.safetensors"
     check_writable(path.parent)

@@ -72,8 +72,8 @@ def _sweep(
 
     for line in wait(sub, on_progress=progress if sub.jobs else None):
         problem(line)
-    counts = _print_status(store, show_table=False)
-    if counts["failed"] or counts["pending"]:
+    counts = _print_status(store, show_table=False, ids={u.id for u in plan.units})
+    if counts["failed"] or counts["pending"] or counts["running"]:
         raise typer.Exit(1)
 
 
@@ -84,8 +84,9 @@ def _counts(states) -> dict[str, int]:
     return counts
 
 
-def _print_status(store, show_table: bool = True) -> dict[str, int]:
-    states = store.status()
+def _print_status(store, show_table: bool = True, ids: Optional[set[str]] = None) -> dict[str, int]:
+    """Print and return the counts of the store's units (only those in `ids` when given: this plan's)."""
+    states = [s for s in store.status() if ids is None or s.id in ids]
     counts = _counts(states)
     out.print(" · ".join(f"{k} {v}" for k, v in counts.items()) + f" (of {len(states)} units)", highlight=False)
     failed = [s for s in states if s.state == "failed"]

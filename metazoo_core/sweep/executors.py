@@ -37,11 +37,36 @@ class ChunkWorker(Checkpointable):
     """The callable submitted to each job: runs a chunk of units; requeued with the same chunk on timeout."""
 
     def __call__(self, root: str, unit_ids: list[str]) -> dict[str, Any]:
+        if os.environ.get("SUBMITIT_EXECUTOR") == "local":
+            die_with_parent()
         return run_units(root, unit_ids)
 
     def checkpoint(self, root: str, unit_ids: list[str]) -> DelayedSubmission:
         release_current()
         return DelayedSubmission(self, root, unit_ids)
+
+
+PR_SET_PDEATHSIG = 1
+"""prctl(2) option: the signal this process gets when its parent thread ends (Linux)."""
+
+
+def die_with_parent() -> None:
+    """Make this local worker end when submitit's job wrapper (its parent, whose PID the sweep prints as the job
+    id) ends, even by SIGKILL: otherwise the worker lives on as an orphan, holding its unit's lock and the CPU.
+    The lock is then broken as a lost worker's (the unit counts one failed attempt and is retried). Linux only;
+    elsewhere a no-op."""
+    import ctypes
+    import signal
+
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # no prctl in this libc: keep the old behaviour
+        return
+    if os.getppid() != parent:  # the wrapper ended before prctl took effect
+        os._exit(1)
 
 
 @dataclass

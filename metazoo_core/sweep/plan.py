@@ -29,9 +29,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, ValidationError
+from pydantic import field_validator
+from typing_extensions import Annotated
 
 from ..errors import MetazooError
+from ..options import MAX_SEED
 
 SET_KINDS = ("null_distribution", "robustness")
 """Kinds whose unit uses all of a group's inputs at once (one unit per model and seed)."""
@@ -49,6 +52,13 @@ OPTIONS = {
 REQUIRED_OPTIONS = {"robustness": ("norm", "eps")}
 READABLE_ID_CHARS = 150
 """Unit ids stay well below file-name limits: the readable part is cut here, the hash keeps ids unique."""
+MAX_PLAN_BYTES = 1_000_000
+"""Largest plan file read (a plan is a few lines; a bigger file is a mistake)."""
+MAX_YAML_NODES = 100_000
+"""Most YAML nodes a plan may expand to, aliases counted at every use: bounds "billion laughs" alias bombs, which
+a 450-byte plan used to inflate the manifest to 61 MB (six alias levels; each more ×10)."""
+PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+"""A plan name: one folder name under runs/ (letters, digits, `_`, `.`, `-`), never a path."""
 
 
 class PlanError(MetazooError):
@@ -76,12 +86,57 @@ class SlurmOptions(_Strict):
     additional: dict[str, Any] = Field(default_factory=dict, description="extra #SBATCH options, e.g. {exclude: node3}")
 
 
+Seed = Annotated[StrictInt, Field(ge=0, le=MAX_SEED)]
+Count = Annotated[StrictInt, Field(ge=1)]
+Number = StrictInt | StrictFloat
+
+
+class CommonOptions(_Strict):
+    pretrained: StrictBool = True
+    weights: StrictStr | None = None
+    device: StrictStr | None = None
+
+
+class MetamerOptions(CommonOptions):
+    recipe: StrictStr = "feather2023"
+    iterations: Count | None = None
+    blocks: Count | None = None
+    null: StrictStr | None = None
+
+
+class NullOptions(CommonOptions):
+    pairs: Count = 1000
+    augment: StrictBool = True
+    batch_size: Count = 16
+
+
+class RobustnessOptions(CommonOptions):
+    norm: Literal["l1", "l2", "linf"]
+    eps: list[Annotated[Number, Field(ge=0)]] = Field(min_length=1)
+    steps: Count = 64
+    step_ratio: Annotated[Number, Field(gt=0)] = 0.25
+    subsets: Count = 5
+    n: Count = 1024
+    batch_size: Count = 16
+
+
+class ReadoutOptions(CommonOptions):
+    """The common options typed; the training options are checked by the readout's own config."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+OPTION_MODELS = {"metamer": MetamerOptions, "activations": CommonOptions, "null_distribution": NullOptions,
+                 "robustness": RobustnessOptions, "readout": ReadoutOptions}
+"""The typed options of each kind, checked when the plan loads (before any model does)."""
+
+
 class Group(_Strict):
     kind: Literal["metamer", "activations", "null_distribution", "robustness", "readout"] = "metamer"
     models: list[str] = Field(min_length=1)
     stages: list[str] | dict[str, list[str]] | Literal["all"] | None = None
     inputs: list[str] = Field(min_length=1)
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    seeds: list[Seed] = Field(default_factory=lambda: [0], min_length=1)
     options: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("models", "inputs", mode="before")
@@ -98,6 +153,21 @@ class Group(_Strict):
 class PlanFile(_Strict):
     name: str | None = None
     store: str | None = Field(None, description="result folder; `metazoo sweep --out` overrides it")
+
+    @field_validator("name")
+    @classmethod
+    def _plain(cls, v: str | None) -> str | None:
+        if v is not None and not PLAIN_NAME.match(v):
+            raise ValueError("a plan name is one folder name (letters, digits, '_', '.', '-'; at most 100), "
+                             "not a path; use `store:` or --out to choose where results go")
+        return v
+
+    @field_validator("store")
+    @classmethod
+    def _no_climbing(cls, v: str | None) -> str | None:
+        if v is not None and ".." in Path(v).parts:
+            raise ValueError("`store:` may not contain '..'; give a folder path without it (or use --out)")
+        return v
     retries: int = Field(2, ge=0, le=100)
     slurm: SlurmOptions = SlurmOptions()
     groups: list[Group] = Field(min_length=1)
@@ -180,6 +250,30 @@ def _check_options(group: Group, where: str) -> None:
     missing = [k for k in REQUIRED_OPTIONS.get(group.kind, ()) if k not in group.options]
     if missing:
         raise PlanError(f"{where}: a {group.kind} group needs options {', '.join(missing)}")
+    try:
+        OPTION_MODELS[group.kind].model_validate(group.options)
+    except ValidationError as e:
+        first = e.errors()[0]
+        raise PlanError(f"{where}: option '{'.'.join(map(str, first['loc']))}': {first['msg']}") from None
+    _check_option_values(group, where)
+
+
+def _check_option_values(group: Group, where: str) -> None:
+    """Names the typed check cannot know: the recipe, the device's form."""
+    opts = group.options
+    if "recipe" in opts:
+        from ..metamer.recipes import RECIPES
+
+        if opts["recipe"] not in RECIPES:
+            raise PlanError(f"{where}: option 'recipe': unknown recipe {opts['recipe']!r}; "
+                            f"choose from {', '.join(RECIPES)}")
+    if opts.get("device") is not None:
+        from ..devices import check_form
+
+        try:
+            check_form(opts["device"])
+        except MetazooError as e:
+            raise PlanError(f"{where}: option 'device': {e}") from None
 
 
 def _group_stages(group: Group, spec, where: str) -> list[str]:
@@ -217,13 +311,16 @@ def expand(plan: PlanFile, base: Path, origin: str = "plan", registry=None) -> l
                 spec = reg.get(model)
             except MetazooError as e:
                 raise PlanError(f"{where}: {e}") from None
-            sources = [s if s.startswith("builtin") or Path(s).is_absolute() else str(base / s)
-                       for s in group.inputs]
+            sources = [s if s.startswith("builtin") else str((base / s).resolve()) for s in group.inputs]
             if group.kind != "readout":  # a readout's input is one labelled folder, kept whole
-                sources = expand_sources(sources, spec.modality)
+                # the same file under two spellings (a/../a/x.png, a symlink) is one input, hence one unit
+                sources = list(dict.fromkeys(s if s.startswith("builtin") else str(Path(s).resolve())
+                                             for s in expand_sources(sources, spec.modality)))
             if not sources:
                 raise PlanError(f"{where}: `inputs:` expands to no files for model '{model}'")
             stages = _group_stages(group, spec, where)
+            if group.kind not in SET_KINDS and not stages:
+                raise PlanError(f"{where}: `stages:` is empty for model '{model}'; name at least one stage or `all`")
             if group.kind in SET_KINDS:
                 new = [Unit(group.kind, model, None, None, seed, tuple(sources), dict(group.options))
                        for seed in group.seeds]
@@ -259,17 +356,57 @@ def parse_plan(data: Any, origin: str, base: Path, registry=None) -> Plan:
                 source=data)
 
 
-def load_plan(path: Path | str, registry=None) -> Plan:
-    """Read, validate and expand a plan file. Raises PlanError with one line."""
-    path = Path(path)
+def _expanded_size(node: yaml.Node, memo: dict[int, int], open_: set[int]) -> int:
+    """Nodes of the YAML graph with every alias expanded (memoised, so a bomb is measured without expanding it)."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    if key in open_:
+        raise PlanError("recursive YAML alias")
+    open_.add(key)
+    if isinstance(node, yaml.MappingNode):
+        size = 1 + sum(_expanded_size(k, memo, open_) + _expanded_size(v, memo, open_) for k, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_expanded_size(v, memo, open_) for v in node.value)
+    else:
+        size = 1
+    open_.discard(key)
+    memo[key] = min(size, 2 * MAX_YAML_NODES)  # past the bound the exact count no longer matters
+    return memo[key]
+
+
+def read_yaml(path: Path, what: str = "plan", max_bytes: int = MAX_PLAN_BYTES) -> Any:
+    """A YAML file's data (safe loader), refusing files too big, not UTF-8, malformed, or whose aliases expand
+    past `MAX_YAML_NODES`. Raises PlanError with one line."""
     try:
-        text = path.read_text()
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise PlanError(f"{path}: {size} bytes is too big for a {what} (at most {max_bytes}); check the file")
+        text = path.read_bytes().decode("utf-8")
     except OSError as e:
-        raise PlanError(f"cannot read plan {path}: {e.strerror}; check the path") from None
+        raise PlanError(f"cannot read {what} {path}: {e.strerror}; check the path") from None
+    except UnicodeDecodeError as e:
+        raise PlanError(f"{path}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start}); "
+                        "save the file as UTF-8") from None
     try:
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is not None and _expanded_size(node, {}, set()) > MAX_YAML_NODES:
+            raise PlanError(f"{path}: YAML aliases expand to more than {MAX_YAML_NODES} nodes (an alias bomb?); "
+                            f"write the {what} out without nested aliases")
+        return yaml.safe_load(text)
+    except PlanError as e:
+        if str(e) == "recursive YAML alias":
+            raise PlanError(f"{path}: a YAML alias refers to itself; remove the recursion") from None
+        raise
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
-        raise PlanError(f"{path}:{where}: malformed YAML ({getattr(e, 'problem', e)}); fix the syntax") from None
+        reason = " ".join(str(getattr(e, "problem", None) or e).split())
+        raise PlanError(f"{path}:{where}: malformed YAML ({reason}); fix the syntax") from None
+
+
+def load_plan(path: Path | str, registry=None) -> Plan:
+    """Read, validate and expand a plan file. Raises PlanError with one line."""
+    path = Path(path)
+    data = read_yaml(path)
     return parse_plan(data, str(path), path.resolve().parent, registry)

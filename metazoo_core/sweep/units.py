@@ -2,7 +2,7 @@
 paths of the `record.json` files it wrote (one row each in `metazoo collect`).
 
 Options common to all kinds (a group's `options:`): `pretrained` (default true), `weights` (checkpoint overriding
-the registry's), `device` ("auto" = cuda when available, else cpu).
+the registry's), `device` ("auto", the default, = the best available: cuda, mps, else cpu).
 
 - activations: the stage activation of one input (`activations.safetensors`, key "activation", shape = the stage's
   per-example shape) and `record.json` (schema metazoo.activations/1) with its shape and summary statistics.
@@ -37,11 +37,10 @@ _model_cache: dict[tuple, Any] = {}
 
 
 def resolve_device(requested: str | None) -> str:
-    import torch
+    """The unit's device: `auto` (the default) is the best available; see metazoo_core.devices."""
+    from ..devices import resolve_device as resolve
 
-    if requested in (None, "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return requested
+    return resolve(requested or "auto")[0]
 
 
 def cached_model(unit: Unit, device: str):

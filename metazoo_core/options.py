@@ -1,0 +1,54 @@
+"""Checks of run options shared by the commands and sweep plans, done before any model or input loads.
+
+Each raises InputError with one line (what, where, how to fix).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .errors import InputError
+
+MAX_SEED = 2**63 - 1
+"""Largest seed: every writer of results stores it as a signed 64-bit integer (Parquet int64, SQLite INTEGER);
+JSON has no limit but the tables do."""
+NO_SCHEDULE = "none"
+
+
+def check_seed(seed: Any, where: str = "--seed") -> int:
+    """A seed in [0, 2⁶³ − 1]."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise InputError(f"{where} {seed!r}: a seed is a whole number from 0 to 2^63-1 ({MAX_SEED}); "
+                         "result tables store it as a 64-bit integer")
+    return seed
+
+
+def check_count(value: Any, where: str, minimum: int = 1) -> int:
+    """A whole number ≥ `minimum` (steps, blocks, pairs, batch sizes…)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InputError(f"{where} {value!r}: give a whole number ≥ {minimum}")
+    return value
+
+
+def check_positive(value: Any, where: str) -> float:
+    """A finite number > 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise InputError(f"{where} {value!r}: give a finite number > 0")
+    return float(value)
+
+
+def schedule_names(spec: Any) -> list[str]:
+    """The unit-schedule names `spec` accepts: its default, the released code's variant (default + "_code"), and
+    "none"; only "none" for a model without a schedule."""
+    default = spec.metamer.schedule
+    return [default, f"{default}_code", NO_SCHEDULE] if default else [NO_SCHEDULE]
+
+
+def check_schedule(spec: Any, name: str | None, where: str = "--schedule") -> str | None:
+    """`name` when `spec` has a unit schedule of that name (None = the model's default)."""
+    if name is None:
+        return None
+    known = schedule_names(spec)
+    if name not in known:
+        raise InputError(f"{where} {name!r}: {spec.id} has no such unit schedule; choose {', '.join(known)}")
+    return name
