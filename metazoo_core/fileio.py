@@ -79,6 +79,8 @@ def check_writable(folder: Path | str) -> Path:
     from .errors import InputError
 
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"output folder {folder} is a file, not a folder; choose a folder with --out")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-"):

@@ -29,9 +29,6 @@ rate: a 10⁷ Hz header made it allocate 1.5 GiB and 10⁹ Hz 149 GiB in the rel
 highest common recording rate, 1 kHz far below any speech rate."""
 MAX_SAMPLES = 2**26
 """Most samples (frames × channels) read from one file: 0.5 GiB as float64."""
-FIXED_WIDTH_BYTES = {"PCM_S8": 1, "PCM_U8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8,
-                     "ULAW": 1, "ALAW": 1}
-"""Bytes per sample of uncompressed subtypes (soundfile names), to check a header's length against the file size."""
 STUDY_INPUT = InputSpec(shape=[40000], range=(-1.0, 1.0), sample_rate=20000, rms=0.1)
 """The study's audio input: 40000 samples (2 s at 20 kHz) in [−1, 1], RMS 0.1 (facts §1.3)."""
 SOUNDS_PACKAGE = "metazoo_core.data"
@@ -97,10 +94,26 @@ def _check_header(path: Path, info: Any, size: int) -> None:
         raise InputError(f"{path}: {info.frames / info.samplerate:.0f} s × {info.channels} channels is too long "
                          f"(at most {MAX_DURATION_S:g} s and {MAX_SAMPLES} samples; the model hears 2 s); "
                          "cut the part you want")
-    width = FIXED_WIDTH_BYTES.get(info.subtype)
-    if width is not None and samples * width > size:
-        raise InputError(f"{path}: the header declares {samples} samples ({samples * width} bytes) but the file "
-                         f"has {size} bytes; the file is truncated or its header is wrong")
+    declared = _wav_data_bytes(path) if info.format == "WAV" else None
+    if declared is not None and declared[0] > size - declared[1]:
+        raise InputError(f"{path}: the WAV header declares {declared[0]} bytes of samples but the file holds "
+                         f"{max(size - declared[1], 0)}; the file is truncated or its header is wrong")
+
+
+def _wav_data_bytes(path: Path) -> tuple[int, int] | None:
+    """(declared size of the `data` chunk, offset of its first byte) from a RIFF/WAVE header, or None when the
+    header has no data chunk in its first 64 KiB or leaves the size open (0 or 0xFFFFFFFF: a streamed file)."""
+    with open(path, "rb") as f:
+        head = f.read(65536)
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    pos = 12
+    while pos + 8 <= len(head):
+        kind, length = head[pos:pos + 4], int.from_bytes(head[pos + 4:pos + 8], "little")
+        if kind == b"data":
+            return None if length in (0, 0xFFFFFFFF) else (length, pos + 8)
+        pos += 8 + length + (length & 1)  # chunks are padded to an even size
+    return None
 
 
 def prepare_waveform(data: np.ndarray, rate: int, spec: InputSpec, name: str) -> tuple[np.ndarray, list[str]]:

@@ -7,7 +7,6 @@ are allowed and reported as notices; unreadable files, tiny images and non-finit
 from __future__ import annotations
 
 import os
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,9 +84,8 @@ def max_pixels() -> int:
     return value
 
 
-def _check_pixels(path: Path, size: tuple[int, int]) -> None:
+def _check_pixels(path: Path, size: tuple[int, int], limit: int) -> None:
     w, h = size
-    limit = max_pixels()
     if w * h > limit:
         raise InputError(f"{path}: {w}×{h} px ({w * h / 1e6:.0f} MP) is over the {limit / 1e6:g} MP limit (a "
                          f"decompression-bomb guard); downscale the image or raise the limit with --max-pixels")
@@ -104,21 +102,20 @@ def _open(source: str | Path):
         raise InputError(f"{path}: is a folder with no usable images; give image files (PNG/JPEG/TIFF)")
     if not path.is_file():
         raise InputError(f"{path}: no such file")
+    limit, pil_limit = max_pixels(), Image.MAX_IMAGE_PIXELS
     try:
-        with warnings.catch_warnings():
-            # PIL's own bomb checks (a multi-line warning, or an error at twice its limit) are replaced by ours,
-            # which reads the size from the header and refuses before any pixel is decoded
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, max_pixels())
-            img = Image.open(path)
-            _check_pixels(path, img.size)
-            img.load()
-    except Image.DecompressionBombError as e:
-        raise InputError(f"{path}: refused by PIL's decompression-bomb guard ({e})") from None
+        # PIL's own bomb checks (a multi-line warning, or an error at twice its limit) are replaced by ours for
+        # this file: it reads the size from the header and refuses before any pixel is decoded
+        Image.MAX_IMAGE_PIXELS = None
+        img = Image.open(path)
+        _check_pixels(path, img.size, limit)
+        img.load()
     except UnidentifiedImageError:
         raise InputError(f"{path}: not an image (PIL cannot identify it); give a PNG/JPEG/TIFF file") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise InputError(f"{path}: corrupt or truncated image ({e}); re-export the file") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = pil_limit
     return img, path.stem
 
 
