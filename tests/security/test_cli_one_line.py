@@ -1,0 +1,92 @@
+"""Probe S10/S11 command options: each mistake is one `error:` line and a nonzero exit, found before any model
+or input loads (these calls return in well under a second because nothing is loaded)."""
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from conftest import assert_one_line, invoke
+
+GEN = ["generate", "efficientnet_lite0", "builtin:chelsea", "--stage", "blocks_1", "--iterations", "5",
+       "--blocks", "1"]
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--checkpoint-every", "0"], "--checkpoint-every 0"),
+    (["--checkpoint-every", "-1"], "--checkpoint-every -1"),
+    (["--device", "cuda"], "available: cpu"),
+    (["--device", "cuda:3"], "available: cpu"),
+    (["--device", "mps"], "available: cpu"),
+    (["--device", "gpu"], "auto, cpu, cuda, cuda:N or mps"),
+    (["--schedule", "nope"], "choose none"),
+    (["--seed", "18446744073709551616"], "2^63-1"),
+    (["--seed", "-1"], "2^63-1"),
+    (["--iterations", "0"], "--iterations 0"),
+    (["--batch-size", "0"], "--batch-size 0"),
+])
+def test_generate_option_mistakes_are_one_line_before_loading(tmp_path, args, needle, monkeypatch):
+    import metazoo_core.models as models
+
+    def no_load(*a, **k):
+        raise AssertionError("the model was loaded before the options were checked")
+
+    monkeypatch.setattr(models, "load_model", no_load)
+    r = invoke(*GEN, "--out", str(tmp_path / "run"), *args)
+    assert_one_line(r, needle)
+    assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())
+
+
+def test_device_auto_picks_the_cpu_here_with_a_notice(capsys):
+    from metazoo_cli.console import pick_device
+    from metazoo_core.devices import available_devices
+
+    here = available_devices()
+    chosen = pick_device("auto")
+    assert chosen == next((d for d in here if d != "cpu"), "cpu")
+    assert "--device auto: using" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["null", "efficientnet_lite0"], ["activations", "efficientnet_lite0",
+                                     "builtin:chelsea", "--stage", "blocks_1"],
+                                     ["predict", "efficientnet_lite0", "builtin:chelsea"]])
+def test_every_model_command_checks_the_device(command, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert_one_line(invoke(*command, "--device", "cuda:7"), "cuda:7")
+
+
+def test_predict_top_zero_is_refused():
+    assert_one_line(invoke("predict", "efficientnet_lite0", "builtin:chelsea", "--top", "0"), "--top 0")
+
+
+def test_predict_top_beyond_the_classes_shows_them_all():
+    r = invoke("predict", "efficientnet_lite0", "builtin:chelsea", "--top", "5000", "--json")
+    assert r.code == 0, r.stderr
+    import json
+
+    rows = json.loads(r.stdout)
+    assert len(rows[0]["top"]) == 1000 and "showing all of them" in r.stderr
+    assert abs(sum(t["p"] for t in rows[0]["top"]) - 1) < 0.01
+
+
+def test_out_that_is_a_file_says_so(tmp_path):
+    f = tmp_path / "full.png"
+    f.write_bytes(b"x")
+    assert_one_line(invoke(*GEN, "--out", str(f)), "is a file, not a folder")
+
+
+def test_outputs_are_group_readable(tmp_path):
+    """S12: safetensors (and every atomic write) get the mode a plain open() would give, not mkstemp's 0600."""
+    import torch
+
+    from metazoo_core.fileio import save_tensors, write_text
+
+    old = os.umask(0o022)
+    try:
+        save_tensors(tmp_path / "m.safetensors", {"x": torch.zeros(2)})
+        write_text(tmp_path / "r.json", "{}")
+    finally:
+        os.umask(old)
+    for name in ("m.safetensors", "r.json"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644
