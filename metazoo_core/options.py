@@ -12,7 +12,6 @@ from .errors import InputError
 MAX_SEED = 2**63 - 1
 """Largest seed: every writer of results stores it as a signed 64-bit integer (Parquet int64, SQLite INTEGER);
 JSON has no limit but the tables do."""
-NO_SCHEDULE = "none"
 
 
 def check_seed(seed: Any, where: str = "--seed") -> int:
@@ -35,20 +34,3 @@ def check_positive(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise InputError(f"{where} {value!r}: give a finite number > 0")
     return float(value)
-
-
-def schedule_names(spec: Any) -> list[str]:
-    """The unit-schedule names `spec` accepts: its default, the released code's variant (default + "_code"), and
-    "none"; only "none" for a model without a schedule."""
-    default = spec.metamer.schedule
-    return [default, f"{default}_code", NO_SCHEDULE] if default else [NO_SCHEDULE]
-
-
-def check_schedule(spec: Any, name: str | None, where: str = "--schedule") -> str | None:
-    """`name` when `spec` has a unit schedule of that name (None = the model's default)."""
-    if name is None:
-        return None
-    known = schedule_names(spec)
-    if name not in known:
-        raise InputError(f"{where} {name!r}: {spec.id} has no such unit schedule; choose {', '.join(known)}")
-    return name

@@ -74,11 +74,10 @@ def run_generate(model: str, inputs: list[str], stages: list[str], recipe: str =
     from metazoo_core.errors import MetazooError
     from metazoo_core.fileio import check_writable
     from metazoo_core.metamer import NullDistribution, generate_metamers, get_recipe
-    from metazoo_core.plugins import get_spec, host
     from metazoo_core.models import load_model
+    from metazoo_core.options import check_count, check_seed
+    from metazoo_core.plugins import get_spec, host
     from metazoo_core.registry import IMPLICIT_STAGE
-
-    from metazoo_core.options import check_count, check_schedule, check_seed
 
     spec = get_spec(model)
     host().check_schedule(spec, schedule)
@@ -89,7 +88,6 @@ def run_generate(model: str, inputs: list[str], stages: list[str], recipe: str =
             check_count(value, where)
     check_count(batch_size, "--batch-size")
     check_count(checkpoint_every, "--checkpoint-every")
-    check_schedule(spec, schedule)
     device = pick_device(device)
     failed = 0
     valid = []
