@@ -45,14 +45,36 @@ def load_weights(spec: ModelSpec, network, override: str | None = None,
     return weights.sha256_file(path), ref.source
 
 
+def declares_weights(spec: ModelSpec) -> bool:
+    """Whether the registry names a checkpoint for `spec` (a source, an archive member or a manual download)."""
+    w = spec.weights
+    return bool(w.source or w.archive or w.manual or w.fallbacks)
+
+
+def weights_free_notice(spec: ModelSpec, stages: list[str] | None, weights: str | None = None) -> str | None:
+    """The notice for running without the checkpoint when only weights-free stages are asked for, else None.
+
+    A stage is weights-free when no learned parameter reaches it (`StageSpec.needs_weights` false: fixed
+    front ends such as the cochleagram, HMAX S1/C1, the Spectemp filter bank); its output is the same with or
+    without the checkpoint, so the checkpoint is not needed. An explicit `weights` file is always loaded.
+    """
+    if weights or not stages or not declares_weights(spec) or not spec.weights_free(stages):
+        return None
+    return (f"stage(s) {', '.join(stages)} of '{spec.id}' use no learned weights; "
+            "running without its checkpoint (the results equal those with it)")
+
+
 def load_model(model: str | ModelSpec, pretrained: bool = True, weights: str | None = None,
-               device: str = "cpu", fake_relu: bool = True, plugin_host: PluginHost | None = None):
+               device: str = "cpu", fake_relu: bool = True, plugin_host: PluginHost | None = None,
+               stages: list[str] | None = None):
     """A ready `StagedModel`: frozen, eval mode, on `device`.
 
     pretrained: load the registry's (or the overriding `weights`) checkpoint; False keeps the family's
         initialisation (random weights for learned networks, constructed filters for hand-built ones), drawn
         from torch's generator seeded with 0, so every process gets the same network (the caller's RNG state
         is left untouched).
+    stages: the stages the caller will read; when all of them are weights-free (see `weights_free_notice`)
+        the checkpoint is not loaded and `StagedModel.weights_notice` says so.
     """
     from .stages import StagedModel
 
@@ -63,8 +85,9 @@ def load_model(model: str | ModelSpec, pretrained: bool = True, weights: str | N
         torch.manual_seed(0)  # random/constructed weights are the same in every process
         network = build_network(spec, device="meta" if device == "meta" else "cpu", plugin_host=plugin_host)
     sha = source = None
-    if pretrained and device != "meta" and (weights or spec.weights.source):
+    notice = weights_free_notice(spec, stages, weights) if pretrained else None
+    if pretrained and notice is None and device != "meta" and (weights or declares_weights(spec)):
         sha, source = load_weights(spec, network, weights, plugin_host)
     staged = StagedModel(spec, network, fake_relu=fake_relu)
-    staged.weights_sha256, staged.weights_source = sha, source
+    staged.weights_sha256, staged.weights_source, staged.weights_notice = sha, source, notice
     return staged if device == "cpu" else staged.to(device)

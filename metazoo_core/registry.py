@@ -55,6 +55,8 @@ class StageSpec(_Strict):
     shape: list[int] = Field(description="per-example output shape (no batch dimension)")
     n_features: int
     relu: bool = Field(False, description="taken after a ReLU: fake-ReLU gradients apply (facts §3)")
+    needs_weights: bool = Field(True, description="False when no learned weight reaches this stage (fixed front "
+                                "ends: cochleagram, HMAX S1/C1, Spectemp filters), so it runs without the checkpoint")
 
     @model_validator(mode="before")
     @classmethod
@@ -182,6 +184,10 @@ class ModelSpec(_Strict):
             f"model '{self.id}' has no stage '{name}'{suggest(name, self.stage_names)}; "
             f"valid stages: {', '.join([*self.stage_names, IMPLICIT_STAGE])}"
         )
+
+    def weights_free(self, names: Iterable[str]) -> bool:
+        """Whether every stage in `names` (the implicit input_after_preproc included) is reached by no learned weight."""
+        return all(n == IMPLICIT_STAGE or not self.stage(n).needs_weights for n in names)
 
     def check_stages(self, names: Iterable[str]) -> list[str]:
         """Validate stage names (the implicit input_after_preproc included); returns them as a list."""

@@ -134,6 +134,7 @@ class StagedModel(nn.Module):
         self.truncate = truncate
         self.weights_sha256: str | None = None
         self.weights_source: str | None = None
+        self.weights_notice: str | None = None
         lo, hi = spec.input.range
         self.input_range = (float(lo), float(hi))
         if spec.normalization is not None:

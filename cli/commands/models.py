@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from ..console import err, load_inputs, out, pick_device, print_json, problem
+from ..console import err, load_inputs, notice, out, pick_device, print_json, problem
 
 
 def _list(
@@ -149,7 +149,9 @@ def _activations(
 
     from metazoo_core.models import load_model
 
-    net = load_model(spec, pretrained=not random_weights, weights=weights_path, device=device)
+    net = load_model(spec, pretrained=not random_weights, weights=weights_path, device=device, stages=stage)
+    if net.weights_notice:
+        notice(net.weights_notice)
     items, failed = load_inputs(inputs, spec)
     for item in items:
         with torch.no_grad():
