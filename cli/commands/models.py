@@ -77,6 +77,10 @@ def _info(model: str = typer.Argument(..., help="model id"),
     w = info["weights"]
     out.print(f"weights {w['source'] or 'none'} ({'cached' if w['cached'] else 'not cached'}"
               + (f", member {w['member']}" if w["member"] else "") + ")")
+    if w["manual"]:
+        out.print(f"  by hand: {w['manual']['file']} from {w['manual']['where']}", highlight=False, markup=False)
+    for note in w["unverified"]:
+        out.print(f"  unverified: {note}", highlight=False, markup=False)
     prov = spec.provenance
     if prov.table:
         out.print(f"provenance {prov.table}, row '{prov.row}': top-1 {prov.top1}, top-5 {prov.top5}")
