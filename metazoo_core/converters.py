@@ -10,8 +10,9 @@ new dict; none of them loads files or runs pickled code. Layouts (facts §9):
   IPCL `module.conv_block_1…`): the `module.` path component is dropped wherever it appears.
 - OpenSelfSup (SimCLR, MoCo v2, BYOL backbones): `backbone.<resnet>` plus a linear head `head.fc_cls`.
 - fast_adversarial (locuslab): a DataParallel torchvision ResNet, `module.<arch>`, in `{'state_dict': …}`.
-- dedeswim/vits-robustness-torch and timm: timm keys, sometimes under `module.` (`strip_module`). timm's ResNet
-  names its parameters exactly as torchvision's, so ResNet checkpoints move between the two unchanged.
+- dedeswim/vits-robustness-torch and timm: timm keys, sometimes under `module.` (`strip_module`), or with an
+  embedded normaliser (`normalize.*` + `model.*`, `dedeswim_to_timm`). timm's ResNet names its parameters exactly
+  as torchvision's, so ResNet checkpoints move between the two unchanged.
 """
 from __future__ import annotations
 
@@ -40,15 +41,58 @@ def robustness_normaliser(state: Mapping[str, Any]) -> tuple[list[float], list[f
     return None
 
 
+ATTACKER_MODEL_PARTS = ("model.", "attacker.", "preproc.", "normalizer.")
+"""Top-level parts of a robustness-library `AttackerModel` state: the network, the attacker (a duplicate network
+and normaliser), the study fork's `preproc` (normaliser, audio front end) and MadryLab's `normalizer`."""
+
+
+def check_attacker_parts(flat: Mapping[str, Any], origin: str = "checkpoint") -> None:
+    """Raise WeightsError for keys outside an AttackerModel's parts (the study's loader loaded strictly)."""
+    stray = sorted(k for k in flat if not k.startswith(ATTACKER_MODEL_PARTS))
+    if stray:
+        raise WeightsError(
+            f"{origin}: {len(stray)} keys outside the robustness layout's model/attacker/preproc/normalizer parts "
+            f"(e.g. {stray[:3]}); is this the right checkpoint and format?"
+        )
+
+
 def robustness_to_arch(state: Mapping[str, Any]) -> dict[str, Any]:
     """Robustness-library keys → the bare architecture's keys (`module.model.X` → `X`).
 
-    The attacker's duplicate copy and the normaliser buffers are dropped. A dict without `model.` keys is
-    returned with only `module.` removed (already bare).
+    The attacker's duplicate copy and the normaliser buffers are dropped; any other top-level part raises
+    WeightsError (the study's loader was strict). A dict without `model.` keys is returned with only `module.`
+    removed (already bare).
     """
     flat = strip_module(state)
     if not any(k.startswith("model.") for k in flat):
         return flat
+    check_attacker_parts(flat)
+    return {k[len("model."):]: v for k, v in flat.items() if k.startswith("model.")}
+
+
+def dedeswim_to_timm(state: Mapping[str, Any], mean: list[float] | None, std: list[float] | None,
+                     model_id: str, atol: float = 1e-4) -> dict[str, Any]:
+    """dedeswim/vits-robustness-torch checkpoint → timm keys.
+
+    Released files are the training state's `model` entry: plain timm keys, or, for a model trained with
+    `--normalize-model`, `normalize.mean`/`normalize.std` plus `model.<timm keys>` (its `normalize_model`
+    wrapper). The embedded normaliser must equal the registry's normalisation (WeightsError otherwise) and is
+    dropped; `module.` components are removed.
+    """
+    flat = strip_module(state)
+    if "normalize.mean" not in flat:
+        return flat
+    got_mean = [float(v) for v in flat["normalize.mean"].reshape(-1)]
+    got_std = [float(v) for v in flat["normalize.std"].reshape(-1)]
+    if mean is None or std is None or len(got_mean) != len(mean) or any(
+            abs(a - b) > atol for a, b in zip(got_mean + got_std, mean + std)):
+        raise WeightsError(
+            f"checkpoint for '{model_id}' embeds input mean {got_mean} / std {got_std}, but the registry "
+            f"normalises with {mean} / {std}; fix the entry's normalization or use the right checkpoint"
+        )
+    stray = sorted(k for k in flat if not k.startswith(("model.", "normalize.")))
+    if stray:
+        raise WeightsError(f"checkpoint for '{model_id}': keys outside model./normalize. (e.g. {stray[:3]})")
     return {k[len("model."):]: v for k, v in flat.items() if k.startswith("model.")}
 
 

@@ -36,11 +36,18 @@ def convert_robustness_audio(state: dict[str, Tensor], prefix: str = "backbone."
     """The study's audio checkpoint keys → `CochleagramNet` keys.
 
     Keeps `[module.]model.1.*` as `backbone.*` (already-converted `backbone.*` keys pass through); drops the
-    cochleagram buffers (constructed here, never loaded), the attacker's duplicate and the normalisation buffers.
+    cochleagram buffers (constructed here, never loaded), the attacker's duplicate and the normalisation buffers;
+    keys outside those parts raise WeightsError. The study loaded its cochleagram-trained models with
+    `strict=False` without saying why; differing front-end buffers are the likely reason (unverified), and
+    those are dropped here for every model, so the backbone always loads strictly.
     """
+    from ..converters import check_attacker_parts
+
+    flat = {key.removeprefix("module."): value for key, value in state.items()}
+    if any(k.startswith(BACKBONE_PREFIX) for k in flat):
+        check_attacker_parts(flat)
     out = {}
-    for key, value in state.items():
-        key = key.removeprefix("module.")
+    for key, value in flat.items():
         if key.startswith(BACKBONE_PREFIX):
             out[prefix + key[len(BACKBONE_PREFIX):]] = value
         elif key.startswith(prefix):

@@ -1,4 +1,5 @@
-"""Robust ImageNet classifiers: (B, 3, 224, 224) ImageNet-normalised → final (B, 1000) logits, the only stage.
+"""Robust ImageNet classifiers: (B, 3, 224, 224) in [0, 1], normalised as the entry says (ImageNet mean/std,
+none for the raw-pixel dedeswim XCiT/ConvNeXt) → final (B, 1000) logits, the only stage.
 
 Architectures come from timm (`build.timm_arch`) or torchvision (`build.torchvision_arch`). Three are not in
 today's libraries under those names and are built here as their releases define them:
@@ -20,7 +21,7 @@ from timm.models.xcit import Xcit
 from torch import Tensor, nn
 from torchvision.models.resnet import Bottleneck, ResNet
 
-from metazoo_core.converters import check_normaliser, robustness_to_arch, strip_module
+from metazoo_core.converters import check_normaliser, dedeswim_to_timm, robustness_to_arch, strip_module
 from metazoo_core.errors import WeightsError
 from metazoo_core.registry import ModelSpec
 from metazoo_core.stages import StageNetwork, Tap
@@ -69,7 +70,10 @@ def convert(spec: ModelSpec, state: dict[str, Any]) -> dict[str, Tensor]:
         norm = spec.normalization
         check_normaliser(state, norm.mean if norm else None, norm.std if norm else None, spec.id)
         return _densenet_keys(robustness_to_arch(state))
-    if fmt in ("timm", "fast_adversarial"):
+    if fmt == "timm":
+        norm = spec.normalization
+        return dedeswim_to_timm(state, norm.mean if norm else None, norm.std if norm else None, spec.id)
+    if fmt == "fast_adversarial":
         return strip_module(state)
     raise WeightsError(f"'{spec.id}': unknown checkpoint format '{fmt}' for family robust; "
                        "use robustness, timm or fast_adversarial")
