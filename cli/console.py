@@ -34,21 +34,14 @@ def load_inputs(sources: list[str], spec: Any) -> tuple[list[Any], int]:
 
     Returns (loaded items with their notices printed, number of sources that failed).
     """
-    from metazoo_core.errors import MetazooError
-    from metazoo_core.inputs import expand_sources, load_input
+    from metazoo_core.inputs import load_many
 
-    items, failed = [], 0
-    for source in expand_sources(sources, spec.modality):
-        try:
-            item = load_input(source, spec)
-        except MetazooError as e:
-            problem(str(e))
-            failed += 1
-            continue
-        for n in item.notices:
-            notice(n)
-        items.append(item)
-    return items, failed
+    items, problems = load_many(sources, spec)
+    for line in problems:
+        problem(line)
+    for n in (n for item in items for n in item.notices):
+        notice(n)
+    return items, len(problems)
 
 
 def pick_device(request: str) -> str:

@@ -1,9 +1,11 @@
-"""One entry point for natural inputs of either modality: `load_input(source, spec)`."""
+"""One entry point for natural inputs of either modality: `load_input(source, spec)` for one, `load_many(sources,
+spec)` → (items, problems) for many (the CLI and the sweep runner both use it)."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+from .errors import InputError, MetazooError
 from .registry import ModelSpec
 
 
@@ -47,3 +49,21 @@ def expand_sources(sources: list[str], modality: str) -> list[str]:
         else:
             out.append(s)
     return out
+
+
+def load_many(sources: list[str], spec: ModelSpec) -> tuple[list[Any], list[str]]:
+    """Every source for `spec` (`builtin` and folders expanded): (loaded items with their notices, one problem line
+    per source that could not be used). An unreadable folder raises one InputError line."""
+    try:
+        expanded = expand_sources(sources, spec.modality)
+    except PermissionError as e:
+        raise InputError(f"{e.filename}: folder is not readable (permission denied); fix its permissions") from None
+    except OSError as e:
+        raise InputError(f"{e.filename}: cannot list folder ({e.strerror})") from None
+    items, problems = [], []
+    for source in expanded:
+        try:
+            items.append(load_input(source, spec))
+        except MetazooError as e:
+            problems.append(str(e))
+    return items, problems

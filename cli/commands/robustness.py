@@ -39,26 +39,6 @@ def parse_eps(text: str) -> list[float]:
     return values
 
 
-def _attack_space(net, where: str):
-    """(forward, bounds, to_space) for attacks at the input or at the cochleagram (ReLU after it, seed)."""
-    import torch
-
-    from metazoo_core.errors import InputError
-
-    if where == "input":
-        return net.logits, net.input_range, lambda x: x
-    if where != "cochleagram":
-        raise InputError(f"--where must be input or cochleagram, not '{where}'")
-    if net.spec.modality != "audio" or "front" not in net.parts or "back" not in net.parts:
-        raise InputError(f"'{net.spec.id}' has no cochleagram front/back parts; attack the input (--where input)")
-    front, back = net.parts["front"], net.parts["back"]
-    return (lambda c: back(torch.relu(c))), None, (lambda x: front(net.preprocess(x)))
-
-
-_ATTACK_DEFAULTS = {"untargeted": (64, 0.25), "fooling": (64, 0.25), "feature": (128, 1 / 16)}
-"""Seed: untargeted and fooling images 64 steps of ε/4; feature adversaries 128 steps of ε/16."""
-
-
 def _robustness(
     model: str = typer.Argument(..., help="model id"),
     norm: str = typer.Option("linf", "--norm", help=NORM_HELP),
@@ -87,109 +67,45 @@ def _robustness(
     """Accuracy vs ε under untargeted white-box PGD (seed: 64 steps of ε/4, no random start, best iterate), or the
     success of fooling images / feature adversaries; mean ± SEM over random subsets; writes
     OUT/<model>_<attack>_<norm>.json and .png."""
-    from metazoo_core.errors import InputError
     from metazoo_core.fileio import check_writable, write_json
     from metazoo_core.plugins import get_spec
-    from metazoo_core.robustness.grids import check_eps, check_norm
+    from metazoo_core.robustness.run import RobustnessSettings, evaluate_robustness, load_labelled
 
     spec = get_spec(model)
     device = pick_device(device)
-    norm = check_norm(norm)
-    grid, notes = check_eps(parse_eps(eps))
-    for m in notes:
+    settings = RobustnessSettings(norm=norm, eps=parse_eps(eps), attack=attack, stage=stage, subsets=subsets, n=n,
+                                  steps=steps, step_ratio=step_ratio, labels=labels, where=where,
+                                  batch_size=batch_size, seed=seed).checked(spec)
+    for m in settings.notices:
         notice(m)
-    if attack not in _ATTACK_DEFAULTS:
-        raise InputError(f"--attack must be untargeted, fooling or feature, not '{attack}'")
-    steps = _ATTACK_DEFAULTS[attack][0] if steps is None else steps
-    step_ratio = _ATTACK_DEFAULTS[attack][1] if step_ratio is None else step_ratio
-    if subsets < 1 or n < 1 or steps < 0 or not (0 < step_ratio <= 1) or batch_size < 1:
-        raise InputError("--subsets, --n and --batch-size must be ≥ 1, --steps ≥ 0 and 0 < --step-ratio ≤ 1")
-    if labels not in ("auto", "predicted", "folder"):
-        raise InputError(f"--labels must be auto, predicted or folder, not '{labels}'")
-    if attack == "feature":
-        if stage is None:
-            raise InputError(f"--attack feature needs --stage (one of {', '.join(spec.stage_names)})")
-        spec.check_stages([stage])
-        if where != "input":
-            raise InputError("feature adversaries perturb the input; drop --where")
-    if attack == "fooling" and where != "input":
-        raise InputError("fooling images start from input noise; drop --where")
     check_writable(out_dir)
 
-    import torch
+    data = load_labelled(inputs, spec, settings)
+    for m in data.problems:
+        problem(m)
+    for m in data.notices:
+        notice(m)
 
     from metazoo_core.models import load_model
-    from metazoo_core.robustness import evaluate
-    from metazoo_core.robustness.data import has_class_folders, load_folder, load_items
+    from metazoo_core.robustness.evaluate import plot_accuracy
 
-    x = y = None
-    rule = "predicted"
-    if attack != "fooling":
-        folder = len(inputs) == 1 and has_class_folders(inputs[0])
-        if labels == "folder" and not folder:
-            raise InputError("--labels folder needs one --inputs folder with class subfolders")
-        if folder and labels != "predicted":
-            data = load_folder(inputs[0], spec)
-            for m in data.notices:
-                notice(m)
-            x, y, rule = data.x, data.y, "folder"
-            if not all(c.isdigit() for c in data.classes):
-                shown = ", ".join(data.classes[:3]) + (", …" if len(data.classes) > 3 else "")
-                notice(f"class folders ({shown}) are not output indices, so labels are their positions "
-                       "0…K-1; name folders by output index (e.g. 281) or use --labels predicted")
-        else:
-            items, failures = load_items(inputs, spec)
-            for m in failures:
-                problem(m)
-            for item in items:
-                for m in item.notices:
-                    notice(m)
-            if not items:
-                raise InputError(f"no usable inputs among {', '.join(inputs)}")
-            x = torch.stack([it.tensor.float() for it in items])
     net = load_model(spec, pretrained=not random_weights, weights=weights, device=device)
-    if x is not None:
-        x = x.to(device)
-        if y is None:
-            with torch.no_grad():
-                y = torch.cat([net.logits(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
-        y = y.to(device)
-    common = dict(norm=norm, eps=grid, subsets=subsets, n=n, seed=seed, steps=steps, step_ratio=step_ratio,
-                  batch_size=batch_size, progress=lambda e: err.print(f"  ε = {e:g} done", highlight=False))
-    what = {"untargeted": "untargeted PGD", "fooling": "fooling images", "feature": f"feature adversaries at {stage}"}
-    err.print(f"{spec.id}: {norm} {what[attack]} ({steps} steps of ε·{step_ratio:g}) at the {where}, "
-              f"{len(grid)} ε values", highlight=False)
-    if attack == "untargeted":
-        forward, bounds, to_space = _attack_space(net, where)
-        with torch.no_grad():
-            x = torch.cat([to_space(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
-        result = evaluate.accuracy_vs_eps(forward, x, y, bounds=bounds, **common)
-    elif attack == "fooling":
-        n_out = net.logits(torch.full(net.input_shape(1), sum(net.input_range) / 2, device=device)).shape[1]
-        result = evaluate.fooling_vs_eps(net.logits, spec.input.shape, n_out, bounds=net.input_range,
-                                         noise_mean=spec.metamer.noise_mean, noise_std=spec.metamer.noise_std,
-                                         device=device, **common)
-        rule = "random-target"
-    else:
-        result = evaluate.feature_adversaries_vs_eps(lambda z: net(z, [stage])[stage], net.logits, x, y,
-                                                     bounds=net.input_range, **common)
-    for m in result["notices"]:
+    err.print(f"{spec.id}: {settings.describe()}, {len(settings.eps)} ε values", highlight=False)
+    result = evaluate_robustness(net, data, settings, device=device,
+                                 progress=lambda e: err.print(f"  ε = {e:g} done", highlight=False))
+    for m in result["notices"][len(settings.notices) + len(data.notices) + len(data.problems):]:
         notice(m)
-    result = {"schema": "metazoo.robustness/1", "model": spec.id, "weights_sha256": net.weights_sha256,
-              "weights_source": net.weights_source, "where": where, "labels": rule, "stage": stage,
-              "inputs": inputs if attack != "fooling" else None, **result}
-    stem = out_dir / f"{spec.id}_{attack}_{norm}"
+    stem = out_dir / f"{spec.id}_{settings.attack}_{settings.norm}"
     write_json(stem.with_suffix(".json"), result)
-    plot_accuracy_title = (f"{spec.id} · {norm} {what[attack]} {steps}×ε·{step_ratio:g} · "
-                           f"{result['subsets']}×{result['n']} ({rule} labels)")
-    evaluate.plot_accuracy(result, stem.with_suffix(".png"), plot_accuracy_title)
+    title = f"{spec.id}: {settings.describe()} · {result['subsets']}×{result['n']} ({data.rule} labels)"
+    plot_accuracy(result, stem.with_suffix(".png"), title)
     if as_json:
         print_json(result)
     else:
         from rich.table import Table
 
         metric = "accuracy %" if result["metric"] == "accuracy" else "success %"
-        table = Table(title=f"{spec.id}: {norm} {what[attack]} ({rule} labels)")
+        table = Table(title=f"{spec.id}: {settings.describe()} ({data.rule} labels)")
         for col in ("ε", metric, "SEM %"):
             table.add_column(col, justify="right")
         for r in result["results"]:

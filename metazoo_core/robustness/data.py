@@ -110,19 +110,3 @@ def load_folder(root: Path | str, spec: ModelSpec, max_per_class: int | None = N
         raise InputError(f"{root}: class label {max(ys)} exceeds the {n_out} outputs of '{spec.id}'; "
                          "name class folders 0…N-1 or by words, not by larger numbers")
     return LabelledSet(torch.stack(xs), torch.tensor(ys, dtype=torch.long), names, [c for c, _ in folders], notices)
-
-
-def load_items(sources: list[str], spec: ModelSpec) -> tuple[list, list[str]]:
-    """Natural inputs (builtin, files, flat folders) without labels: ([LoadedImage/LoadedSound], problems)."""
-    from ..inputs import expand_sources, load_input
-
-    for s in sources:
-        if Path(s).is_dir():
-            _listdir(Path(s))  # unreadable folder: one clear line
-    items, problems = [], []
-    for source in expand_sources(sources, spec.modality):
-        try:
-            items.append(load_input(source, spec))
-        except MetazooError as e:
-            problems.append(str(e))
-    return items, problems

@@ -153,42 +153,18 @@ def run_null(unit: Unit, out: Path) -> list[Path]:
 
 
 def run_robustness(unit: Unit, out: Path) -> list[Path]:
-    import torch
+    from ..robustness.run import RobustnessSettings, evaluate_robustness, load_labelled
 
-    from ..robustness.data import has_class_folders, load_folder, load_items
-    from ..robustness.evaluate import accuracy_vs_eps
-
-    start = time.perf_counter()
     opts = unit.options
     if "norm" not in opts or "eps" not in opts:
         raise MetazooError(f"robustness unit {unit.id} needs options `norm` (l1, l2, linf) and `eps` (a list)")
     device = resolve_device(opts.get("device"))
     model = cached_model(unit, device)
-    batch = int(opts.get("batch_size", 16))
-    sources = list(unit.inputs)
-    if len(sources) == 1 and has_class_folders(sources[0]):
-        data = load_folder(sources[0], model.spec)
-        x, y, rule, problems = data.x, data.y, "folder", []
-    else:
-        items, problems = load_items(sources, model.spec)
-        if not items:
-            raise MetazooError(f"no usable inputs for robustness unit {unit.id}: {'; '.join(problems)[:300]}")
-        x = torch.stack([it.tensor.float() for it in items])
-        with torch.no_grad():
-            y = torch.cat([model.logits(x[i:i + batch].to(device)).argmax(1).cpu() for i in range(0, len(x), batch)])
-        rule = "predicted"
-
-    def forward(v):
-        return model.logits(v.to(device)).cpu()
-
-    result = accuracy_vs_eps(forward, x, y, norm=opts["norm"], eps=[float(e) for e in opts["eps"]],
-                             subsets=int(opts.get("subsets", 5)), n=int(opts.get("n", 1024)), seed=unit.seed,
-                             steps=int(opts.get("steps", 64)), step_ratio=float(opts.get("step_ratio", 0.25)),
-                             bounds=model.input_range, batch_size=batch)
-    record = {"schema": "metazoo.robustness/1", "model": unit.model, "weights_sha256": model.weights_sha256,
-              "weights_source": model.weights_source, "where": "input", "labels": rule, "inputs": sources,
-              **result, "notices": [*result["notices"], *problems], "versions": _versions(),
-              "wall_time_s": round(time.perf_counter() - start, 3), "device": device, "completed": _utc()}
+    settings = RobustnessSettings(
+        norm=opts["norm"], eps=[float(e) for e in opts["eps"]], subsets=int(opts.get("subsets", 5)),
+        n=int(opts.get("n", 1024)), steps=opts.get("steps"), step_ratio=opts.get("step_ratio"),
+        batch_size=int(opts.get("batch_size", 16)), seed=unit.seed).checked(model.spec)
+    record = evaluate_robustness(model, load_labelled(list(unit.inputs), model.spec, settings), settings, device)
     path = out / "record.json"
     write_json(path, record)
     return [path]
