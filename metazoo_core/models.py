@@ -27,15 +27,30 @@ def build_network(spec: ModelSpec, device: str = "cpu", plugin_host: PluginHost 
     return network
 
 
+def _readout_keys(spec: ModelSpec, network) -> set[str]:
+    """The network's parameter/buffer names under the modules of the stages reached by the separate readout."""
+    prefixes = tuple(network.taps[s.name].module + "." for s in spec.stages if s.needs_readout)
+    return {k for k in network.net.state_dict() if prefixes and k.startswith(prefixes)}
+
+
 def load_weights(spec: ModelSpec, network, override: str | None = None,
-                 plugin_host: PluginHost | None = None) -> tuple[str, str]:
-    """Load the checkpoint into `network.net` strictly; returns (sha256 of the file, source)."""
+                 plugin_host: PluginHost | None = None, without_readout: bool = False) -> tuple[str, str]:
+    """Load the checkpoint into `network.net` strictly; returns (sha256 of the file, source).
+
+    without_readout: leave out the entry's separate readout checkpoint (`build.readout_weights`); only the
+        readout stages' own keys may then be missing (they keep the family's initialisation).
+    """
     from . import weights
 
     path, ref = weights.resolve(spec, override)
     state = weights.load_state_dict(path)
+    tolerated: set[str] = set()
+    if without_readout:
+        spec = spec.model_copy(update={"build": {k: v for k, v in spec.build.items() if k != "readout_weights"}})
+        tolerated = _readout_keys(spec, network)
     state = _host(plugin_host).family(spec).convert_state(spec, state, network)
     result = network.net.load_state_dict(state, strict=False)
+    result.missing_keys[:] = [k for k in result.missing_keys if k not in tolerated]
     if result.missing_keys or result.unexpected_keys:
         raise WeightsError(
             f"weights {path} do not fit '{spec.id}': {len(result.missing_keys)} missing keys "
@@ -74,7 +89,9 @@ def load_model(model: str | ModelSpec, pretrained: bool = True, weights: str | N
         from torch's generator seeded with 0, so every process gets the same network (the caller's RNG state
         is left untouched).
     stages: the stages the caller will read; when all of them are weights-free (see `weights_free_notice`)
-        the checkpoint is not loaded and `StagedModel.weights_notice` says so.
+        the checkpoint is not loaded, and when none of them is reached by the entry's separate readout
+        (`StageSpec.needs_readout`, e.g. IPCL's fc7 readout) only the main checkpoint is;
+        `StagedModel.weights_notice` says so.
     """
     from .stages import StagedModel
 
@@ -87,7 +104,11 @@ def load_model(model: str | ModelSpec, pretrained: bool = True, weights: str | N
     sha = source = None
     notice = weights_free_notice(spec, stages, weights) if pretrained else None
     if pretrained and notice is None and device != "meta" and (weights or declares_weights(spec)):
-        sha, source = load_weights(spec, network, weights, plugin_host)
+        without_readout = bool(stages) and spec.readout_free(stages)
+        sha, source = load_weights(spec, network, weights, plugin_host, without_readout=without_readout)
+        if without_readout:
+            notice = (f"stage(s) {', '.join(stages)} of '{spec.id}' do not use its separate readout; "
+                      "loaded the main checkpoint only")
     staged = StagedModel(spec, network, fake_relu=fake_relu)
     staged.weights_sha256, staged.weights_source, staged.weights_notice = sha, source, notice
     return staged if device == "cpu" else staged.to(device)

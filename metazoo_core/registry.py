@@ -57,6 +57,8 @@ class StageSpec(_Strict):
     relu: bool = Field(False, description="taken after a ReLU: fake-ReLU gradients apply (facts §3)")
     needs_weights: bool = Field(True, description="False when no learned weight reaches this stage (fixed front "
                                 "ends: cochleagram, HMAX S1/C1, Spectemp filters), so it runs without the checkpoint")
+    needs_readout: bool = Field(False, description="reached by the separately stored readout (`build.readout_"
+                                "weights`); stages without it run from the main checkpoint alone")
 
     @model_validator(mode="before")
     @classmethod
@@ -188,6 +190,11 @@ class ModelSpec(_Strict):
     def weights_free(self, names: Iterable[str]) -> bool:
         """Whether every stage in `names` (the implicit input_after_preproc included) is reached by no learned weight."""
         return all(n == IMPLICIT_STAGE or not self.stage(n).needs_weights for n in names)
+
+    def readout_free(self, names: Iterable[str]) -> bool:
+        """Whether the entry has a separate readout checkpoint and no stage in `names` is reached by it."""
+        return bool(self.build.get("readout_weights")) and all(
+            n == IMPLICIT_STAGE or not self.stage(n).needs_readout for n in names)
 
     def check_stages(self, names: Iterable[str]) -> list[str]:
         """Validate stage names (the implicit input_after_preproc included); returns them as a list."""

@@ -195,3 +195,25 @@ def test_weights_free_stage_runs_offline_with_a_notice(cli, tmp_path):
             "--out", str(tmp_path / "act2"), env=env)
     assert r.returncode != 0 and "Traceback" not in r.stderr
     assert "spectemp" in r.stderr and "use no learned weights" not in r.stderr
+
+
+def test_ipcl_backbone_stages_without_the_study_readout(tmp_path):
+    """open_ipcl release file ({'state_dict': module.*}) alone: stages up to fc7 load and equal the source network;
+    `final` needs the study's readout (build.readout_weights), which is not in this offline cache."""
+    from metazoo_plugins.ipcl.model import AlexNetGN
+
+    torch.manual_seed(8)
+    src = AlexNetGN(out_dim=128, readout_classes=None).eval()
+    path = _save({"state_dict": {f"module.{k}": v for k, v in src.state_dict().items()}}, tmp_path / "ipcl.pth.tar")
+    model = load_model("alexnetgn_ipcl", weights=path, stages=["conv_block_1", "fc7"])
+    assert "readout" in model.weights_notice
+    x = torch.rand(1, 3, 224, 224, generator=torch.Generator().manual_seed(8))
+    z = (x - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    with torch.no_grad():
+        h = src.maxpool_block_2(src.conv_block_2(src.maxpool_block_1(src.conv_block_1(z))))
+        h = src.ave_pool(src.maxpool_block_5(src.conv_block_5(src.conv_block_4(src.conv_block_3(h)))))
+        fc7 = src.fc7(src.fc6(h.flatten(1)))
+        got = model(x, ["fc7"])["fc7"]
+    torch.testing.assert_close(got, fc7, rtol=0, atol=1e-5)
+    with pytest.raises(WeightsError):
+        load_model("alexnetgn_ipcl", weights=path, stages=["fc7", "final"])
