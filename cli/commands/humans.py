@@ -2,11 +2,12 @@
 --serve/--export` (`collect`)."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Optional
 
 import typer
 
-from ..console import out, print_json
+from ..console import err, notice, out, print_json
 
 humans_app = typer.Typer(help="Human recognition data: the study's published data and your own experiments.",
                          no_args_is_help=True)
@@ -22,14 +23,14 @@ def _fmt(e: dict[str, Any]) -> str:
 def _render_study(result: dict[str, Any]) -> None:
     from rich.table import Table
 
-    from metazoo_core.humans.study import excluded
+    from metazoo_core.humans.study import EXCLUDED_STAGES
 
     t = Table(title=f"{result['experiment']}: human vs generating model (SI Table 1 form; parametric p)")
     for col in ("model", "N", "stages", "human, natural → deepest", "observer main effect", "observer × stage"):
         t.add_column(col)
     for m in result["models"]:
         h = m["human"]["mean"]
-        skip = excluded(result["experiment"], m["model"])
+        skip = EXCLUDED_STAGES.get((result["experiment"], m["model"]), ())
         stages = f"{len(m['stages'])}" + (f" ({', '.join(skip)} not analysed)" if skip else "")
         t.add_row(m["model"], str(m["participants"]), stages, f"{h[0]:.2f} → {h[-1]:.2f}",
                   _fmt(m["observer_stage"]["main"]), _fmt(m["observer_stage"]["interaction"]))
@@ -65,6 +66,61 @@ def _study(
         _render_study(result)
 
 
+def _collect(
+    run_dir: Path = typer.Argument(..., help="run folder (its experiment/ subfolder) or an experiment folder"),
+    db: Optional[Path] = typer.Option(None, "--db", help="the --serve database (default EXPERIMENT/responses.sqlite)"),
+    responses: Optional[list[Path]] = typer.Option(None, "--responses", help="exported files: the page's download "
+                                                   "or posted records (JSON lines); repeatable"),
+    catch_min: float = typer.Option(0.75, "--catch-min", min=0.0, max=1.0,
+                                    help="exclude participants with catch-trial accuracy below this"),
+    headphone_min: Optional[int] = typer.Option(None, "--headphone-min", min=0, max=6,
+                                                help="sounds: headphone-check trials correct needed "
+                                                     "(default: the session's --headphone-pass, 5)"),
+    allow_incomplete: bool = typer.Option(False, "--allow-incomplete", help="keep participants who did not "
+                                          "finish (default: excluded)"),
+    compare: Optional[list[str]] = typer.Option(None, "--compare", help="SI Table 2 pair MODEL1,MODEL2 "
+                                                "(repeatable; default: every pair with equally many stages)"),
+    out_file: Optional[Path] = typer.Option(None, "--out", "-o", help="JSON summary (default "
+                                            "EXPERIMENT/humans.json)"),
+    as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
+) -> None:
+    """Responses → proportions correct per participant and condition, exclusions with reasons, SI Table 1/2."""
+    from metazoo_core.errors import InputError
+    from metazoo_core.fileio import write_json
+    from metazoo_core.humans.collect import Thresholds, collect
+
+    pairs = []
+    for c in compare or []:
+        parts = [x.strip() for x in c.split(",")]
+        if len(parts) != 2 or not all(parts):
+            raise InputError(f"--compare needs MODEL1,MODEL2 (got '{c}')")
+        pairs.append((parts[0], parts[1]))
+    result = collect(run_dir, db, responses or [], Thresholds(catch_min, headphone_min, not allow_incomplete),
+                     pairs or None)
+    target = out_file or Path(result["experiment"]) / "humans.json"
+    write_json(target, result)
+    if as_json:
+        print_json(result)
+        return
+    from rich.table import Table
+
+    t = Table(title="participants")
+    for col in ("participant", "trials", "catch", "headphone", "included", "reasons"):
+        t.add_column(col)
+    for p in result["participants"]:
+        catch = "–" if p["catch_accuracy"] is None else f"{p['catch_accuracy']:.2f}"
+        t.add_row(p["participant"], f"{p['trials']}/{p['planned']}", catch,
+                  "–" if p["headphone_correct"] is None else str(p["headphone_correct"]),
+                  "yes" if p["included"] else "no", "; ".join(p["reasons"]))
+    out.print(t)
+    _render_study({"experiment": f"{result['included']} included participants", "models": [
+        m for m in result["models"] if m["observer_stage"]], "comparisons": result["comparisons"]})
+    for n in result["notes"]:
+        notice(n)
+    err.print(f"summary → {target.resolve()}", highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     humans_app.command("study")(_study)
+    humans_app.command("collect")(_collect)
     app.add_typer(humans_app, name="humans")

@@ -208,6 +208,38 @@ def browser_plan(trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
             | ({"last_check": True} if checks and t["index"] == checks[-1] else {}) for t in trials]
 
 
+SESSION_FILE = "session.json"
+"""Written into the experiment folder by --serve/--export: the settings the plans were made with."""
+
+
+def save_settings(design: Design, keep_existing: bool) -> None:
+    """Record the settings; with keep_existing (responses already stored), refuse settings that differ, since
+    the plans — and so the stored trial indices — depend on them."""
+    from ..fileio import write_json
+
+    path = design.root / SESSION_FILE
+    current = asdict(design.settings)
+    if keep_existing and path.is_file():
+        before = json.loads(path.read_text()).get("settings", {})
+        changed = sorted(k for k in current if before.get(k) != current[k])
+        if changed:
+            raise InputError(f"{path}: responses were collected with other settings ({', '.join(changed)}); "
+                             "use the same options, or start a new database with --db")
+    write_json(path, {"schema": "metazoo.session/1", "settings": current})
+
+
+def saved_settings(folder: Path | str) -> Settings:
+    """The settings of an experiment's sessions (defaults when it was never served or exported)."""
+    path = Path(folder) / SESSION_FILE
+    if not path.is_file():
+        return Settings()
+    try:
+        return Settings(**json.loads(path.read_text())["settings"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise InputError(f"{path} is not a metazoo session file ({e}); delete it or serve the experiment again") \
+            from None
+
+
 def public_settings(design: Design) -> dict[str, Any]:
     return {"modality": design.modality, **asdict(design.settings), "responses": design.responses}
 

@@ -21,6 +21,7 @@ def export_bundle(folder: Path | str, out: Path | str, settings: D.Settings, pos
                   participant_param: str = "PROLIFIC_PID", code_param: str = "cc") -> Path:
     """Write index.html, plans.json, static/ and the media under `out`; returns the index.html path."""
     design = D.load_design(folder, settings)
+    D.save_settings(design, keep_existing=(design.root / "responses.sqlite").is_file())
     prepare_media(design)
     out = Path(out)
     for sub in MEDIA:

@@ -162,8 +162,10 @@ def serve(folder: Path | str, settings: D.Settings, host: str = "127.0.0.1", por
 
     design = D.load_design(folder, settings)
     sock = bind(host, port)
+    db = Path(db or design.root / "responses.sqlite")
+    D.save_settings(design, keep_existing=db.is_file())
     prepare_media(design)
-    store = ResponseStore(db or design.root / "responses.sqlite")
+    store = ResponseStore(db)
     people = store.ensure_participants(participants or design.n_lists)
     results_token = secrets.token_urlsafe(24)
     shown = f"[{host}]" if ":" in host else host

@@ -145,8 +145,3 @@ def analyse(experiment: str) -> dict[str, Any]:
             raise InputError(f"{experiment}: {m1} and {m2} do not share participants and stages")
         comparisons.append({"model_1": m1, "model_2": m2, **_effects(model_comparison(a.human, b.human))})
     return {"experiment": experiment, "models": rows, "comparisons": comparisons}
-
-
-def excluded(experiment: str, model: str) -> tuple[str, ...]:
-    """The stages SI Table 1 left out for this model (usually none)."""
-    return EXCLUDED_STAGES.get((experiment, model), ())
