@@ -193,9 +193,15 @@ def test_means_and_sem_are_across_participants():
 
 
 def test_cli_json_structure_and_errors():
-    run = [sys.executable, "-m", "metazoo_cli.app", "humans", "study"]
-    res = subprocess.run(run + ["vision-exp1", "--json"], capture_output=True, text=True, timeout=120)
-    assert res.returncode == 0, res.stderr
+    from typer.testing import CliRunner
+
+    from metazoo_cli.app import app
+
+    def run(*args: str):
+        return CliRunner().invoke(app, ["humans", "study", *args])
+
+    res = run("vision-exp1", "--json")
+    assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
     assert set(data) == {"experiment", "models", "comparisons"} and data["experiment"] == "vision-exp1"
     m = data["models"][0]
@@ -203,12 +209,14 @@ def test_cli_json_structure_and_errors():
     assert set(m["human"]) == {"mean", "sem"} and len(m["human"]["mean"]) == len(m["stages"])
     assert set(m["observer_stage"]) == {"main", "interaction"}
     assert set(m["observer_stage"]["main"]) == {"F", "df1", "df2", "p", "np2"}
-    res = subprocess.run(run + ["vision-exp3", "--json"], capture_output=True, text=True, timeout=120)
-    c = json.loads(res.stdout)["comparisons"][0]
+    c = json.loads(run("vision-exp3", "--json").stdout)["comparisons"][0]
     assert set(c) == {"model_1", "model_2", "main", "interaction"}
-    listing = subprocess.run(run, capture_output=True, text=True, timeout=120)
-    assert listing.returncode == 0 and "audio-exp8" in listing.stdout and "vision-exp16" in listing.stdout
-    bad = subprocess.run(run + ["vision-exp99"], capture_output=True, text=True, timeout=120)
+    listing = run()
+    assert listing.exit_code == 0 and "audio-exp8" in listing.stdout and "vision-exp16" in listing.stdout
+    table = run("audio-exp3")
+    assert table.exit_code == 0 and "F(1,19)=9.77" in table.stdout
+    bad = subprocess.run([sys.executable, "-m", "metazoo_cli.app", "humans", "study", "vision-exp99"],
+                         capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
 
 
