@@ -147,7 +147,7 @@ MUST_BE_MARKED_UNVERIFIED = (
        "rmt_wide_resnet50_2_l2_eps3", "rmt_wide_resnet50_4_l2_eps3", "rmt_densenet161_l2_eps3",
        "rmt_mnasnet1_0_l2_eps3", "rmt_mobilenet_v2_l2_eps3", "rmt_resnext50_32x4d_l2_eps3",
        "rmt_shufflenet_v2_x1_0_l2_eps3", "rmt_vgg16_bn_l2_eps3", "alexnet", "resnet50", "resnet101",
-       "vit_large_patch16_224", "resnet50_stylized"}
+       "vit_large_patch16_224"}
 )
 
 
