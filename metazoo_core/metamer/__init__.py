@@ -12,6 +12,8 @@ from typing import Any
 _EXPORTS = {
     "generate_metamers": "generate",
     "initial_noise": "generate",
+    "MetamerResult": "generate",
+    "MetamerRun": "generate",
     "build_null": "null",
     "NullDistribution": "null",
     "RECIPES": "recipes",

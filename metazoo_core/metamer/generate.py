@@ -8,6 +8,7 @@ Items are grouped by stage (and by progress, after a resume) into batches of `ba
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -83,20 +84,51 @@ class _Item:
         self.fp = ""
         self.state: ItemState | None = None
         self.record: dict[str, Any] | None = None
+        self.metamer: torch.Tensor | None = None
+
+
+@dataclass(frozen=True)
+class MetamerResult:
+    """One (input, stage) metamer in memory.
+
+    record: record.json's fields. metamer: the metamer in input space, float32 on the CPU, the model's input shape
+    (C, H, W) in its input range, or (samples,) for sounds. losses: the loss curve, [[step, relative loss], …].
+    """
+
+    record: dict[str, Any]
+    metamer: torch.Tensor
+
+    @property
+    def losses(self) -> list[list[float]]:
+        return self.record["loss_curve"]
+
+
+class MetamerRun(list):
+    """What `generate_metamers` returns: its records, input-major (a list of dicts, as written to record.json),
+    plus `results`, one `MetamerResult` per record (same order) carrying the metamer tensor."""
+
+    def __init__(self, results: list[MetamerResult]):
+        super().__init__(r.record for r in results)
+        self.results = results
+
+    @property
+    def metamers(self) -> list[torch.Tensor]:
+        return [r.metamer for r in self.results]
 
 
 def generate_metamers(model, inputs: Sequence[Any], stages: Sequence[str], recipe: "str | Recipe" = "feather2023",
                       iterations: int | None = None, blocks: int | None = None, seed: int = 0,
-                      batch_size: int = 8, out_dir: Path | str | None = Path("runs/x"),
+                      batch_size: int = 8, out_dir: Path | str | None = None,
                       null: NullDistribution | None = None, device: str = "cpu",
                       progress: Callable[[ProgressEvent], None] | None = None, resume: bool = True, *,
                       log_every: int = 50, gather_every: int = 50, checkpoint_every: int = 200,
                       stop_loss: float | None = None, schedule: str | None = None,
-                      plugin_host=None) -> list[dict[str, Any]]:
+                      plugin_host=None) -> MetamerRun:
     """Metamers of `inputs` (LoadedImage/LoadedSound: .name, .tensor in the model's range) at `stages`.
 
-    Returns one record per (input, stage), input-major, in the order given (record.json's fields). With
-    `out_dir`, writes the run folder (see `runs`) and resumes finished or checkpointed items of the same command.
+    Returns one record per (input, stage), input-major, in the order given (record.json's fields), as a
+    `MetamerRun` whose `.results` also carry each metamer tensor. With `out_dir`, writes the run folder (see
+    `runs`) and resumes finished or checkpointed items of the same command; without it (the default), writes nothing.
     `schedule` names the unit schedule (default: the spec's, e.g. hmax_units; "hmax_units_code" or
     "spectemp_coarse_to_fine_code" for the released code's variants; "none" for every unit at every step).
     """
@@ -162,7 +194,16 @@ def generate_metamers(model, inputs: Sequence[Any], stages: Sequence[str], recip
     stale = [it for it in items if it.record is not None and _null_path(it.record) != (null.path if null else None)]
     if stale:
         _reassess(model, stale, originals, null, folder, device, reference_cache)
-    return [it.record for it in items]
+    for it in items:
+        if it.metamer is None:  # finished in an earlier run: the saved tensor
+            it.metamer = _load_metamer(folder(it))
+    return MetamerRun([MetamerResult(it.record, it.metamer) for it in items])
+
+
+def _load_metamer(folder: Path) -> torch.Tensor:
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "metamer.safetensors"))["metamer"]
 
 
 def _null_path(record: dict[str, Any]) -> str | None:
@@ -171,10 +212,9 @@ def _null_path(record: dict[str, Any]) -> str | None:
 
 def _reassess(model, items: list["_Item"], originals, null, folder, device, reference_cache) -> None:
     """Finished items judged against another null than now: re-measure the saved metamers, rewrite the records."""
-    from safetensors.torch import load_file
-
     for it in items:
-        x = load_file(str(folder(it) / "metamer.safetensors"))["metamer"].to(device)
+        it.metamer = _load_metamer(folder(it))
+        x = it.metamer.to(device)
         if it.input_index not in reference_cache:
             acts = measure_stages(model, originals[it.input_index][None].to(device))
             reference_cache[it.input_index] = {k: v.cpu() for k, v in acts.items()}
@@ -227,9 +267,9 @@ def _run_batch(model, stage, batch: list[_Item], originals, r: Recipe, schedule,
             curve.append([float(state.step), final_loss])
         it.record = _record(model, it, r, seed, curve, verdict, null, state, share, device, batch_size,
                             log_every, checkpoint_every, stop_loss, final_loss, schedule_name)
+        it.metamer = x = metamers[row].cpu()
         if folder is not None:
             d = folder(it)
-            x = metamers[row].cpu()
             save_tensors(d / "metamer.safetensors", {"metamer": x})
             signal = _save_signal(x, d / "metamer", spec)
             original_file = "original.wav" if spec.modality == "audio" else "original.png"
