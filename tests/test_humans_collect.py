@@ -148,9 +148,11 @@ def test_cli_collect_json_and_bad_input(experiment, tmp_path):
     from metazoo_cli.app import app
     from metazoo_core.errors import InputError
 
-    res = CliRunner().invoke(app, ["humans", "collect", str(experiment), "--json", "--out", str(tmp_path / "h.json")])
+    res = CliRunner().invoke(app, ["humans", "collect", str(experiment), "--json", "--out", str(tmp_path / "h.json"),
+                                   "--permutations", "500", "--plot", str(tmp_path / "c.svg")])
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
     assert data["included"] == 4 and json.loads((tmp_path / "h.json").read_text()) == data
+    assert 1 / 500 <= data["comparisons"][0]["main"]["p"] <= 1 and (tmp_path / "c.svg").read_text().startswith("<?xml")
     res = CliRunner().invoke(app, ["humans", "collect", str(experiment), "--compare", "onlyone"])
     assert isinstance(res.exception, InputError) and "\n" not in str(res.exception)  # main() prints one line

@@ -143,6 +143,30 @@ def test_si_table2_pairs_match_the_study_outputs_to_their_printed_digits(analyse
         assert f"{F:.{len(printed.split('.')[1])}f}" == printed, (m1, m2, F)
 
 
+# SI Table 2's printed permutation p-values that are not at the floor (10,000 random permutations each).
+TABLE2_P = {("audio-exp3", "cochresnet50_l2_p5_robust_waveform", "cochresnet50"): 0.0067,
+            ("audio-exp3", "cochresnet50_l2_1_robust_waveform", "cochresnet50"): 0.59,
+            ("audio-exp3", "cochresnet50_l2_1_robust_waveform", "cochresnet50_l2_1_random_step_waveform"): 0.0097,
+            ("audio-exp3", "cochresnet50_linf_p002_robust_waveform",
+             "cochresnet50_linf_p002_random_step_waveform"): 0.044,
+            ("audio-exp3", "cochresnet50_linf_p002_robust_waveform", "cochresnet50"): 0.007,
+            ("audio-exp8", "kell2018_l2_1_robust_cochleagram", "kell2018_l2_1_robust_waveform"): 0.0023}
+
+
+def test_permutation_p_values_agree_with_si_table2():
+    """The study's scheme (run_permutation_network_types.m); both sides are estimates from 10,000 random
+    permutations, so they may differ by a few standard errors."""
+    from metazoo_core.humans.anova import comparison_permutation_p
+
+    for (experiment, m1, m2), printed in TABLE2_P.items():
+        models = {m.model: m for m in study.load(experiment)}
+        p = comparison_permutation_p(models[m1].human, models[m2].human, "main", 10_000, seed=1)
+        se = (2 * printed * (1 - printed) / 10_000) ** 0.5
+        assert abs(p - printed) < 4 * se + 0.0005, (m1, m2, p, printed)
+    a, b = models["kell2018_l2_1_robust_cochleagram"], models["kell2018"]
+    assert comparison_permutation_p(a.human, b.human, "interaction", 2000) == 1 / 2000  # the floor, as the study
+
+
 def test_experiment1_f_values_to_four_decimals(analysed):
     models = {m["model"]: m["observer_stage"] for m in analysed["vision-exp1"]["models"]}
     for model, (main, inter) in EXP1_MATLAB.items():
@@ -192,7 +216,7 @@ def test_means_and_sem_are_across_participants():
     assert row["network"]["sem"] == pytest.approx((m.network.std(axis=0, ddof=1) / np.sqrt(20)).tolist())
 
 
-def test_cli_json_structure_and_errors():
+def test_cli_json_structure_and_errors(tmp_path):
     from typer.testing import CliRunner
 
     from metazoo_cli.app import app
@@ -213,8 +237,11 @@ def test_cli_json_structure_and_errors():
     assert set(c) == {"model_1", "model_2", "main", "interaction"}
     listing = run()
     assert listing.exit_code == 0 and "audio-exp8" in listing.stdout and "vision-exp16" in listing.stdout
-    table = run("audio-exp3")
+    table = run("audio-exp3", "--plot", str(tmp_path / "curves.png"))
     assert table.exit_code == 0 and "F(1,19)=9.77" in table.stdout
+    from PIL import Image
+
+    assert Image.open(tmp_path / "curves.png").size[0] > 500
     bad = subprocess.run([sys.executable, "-m", "metazoo_cli.app", "humans", "study", "vision-exp99"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr

@@ -20,7 +20,7 @@ def _fmt(e: dict[str, Any]) -> str:
     return f"{format_F(effect)}  {format_p(effect.p)}  {format_np2(effect.np2)}"
 
 
-def _render_study(result: dict[str, Any]) -> None:
+def _render_study(result: dict[str, Any], permutations: int = 0) -> None:
     from rich.table import Table
 
     from metazoo_core.humans.study import EXCLUDED_STAGES
@@ -36,7 +36,8 @@ def _render_study(result: dict[str, Any]) -> None:
                   _fmt(m["observer_stage"]["main"]), _fmt(m["observer_stage"]["interaction"]))
     out.print(t)
     if result["comparisons"]:
-        c = Table(title=f"{result['experiment']}: human recognition, Model 1 vs Model 2 (SI Table 2 form)")
+        kind = f"permutation p, {permutations} permutations" if permutations else "parametric p"
+        c = Table(title=f"{result['experiment']}: human recognition, Model 1 vs Model 2 (SI Table 2 form; {kind})")
         for col in ("model 1", "model 2", "model main effect", "model × stage"):
             c.add_column(col)
         for row in result["comparisons"]:
@@ -44,9 +45,23 @@ def _render_study(result: dict[str, Any]) -> None:
         out.print(c)
 
 
+def _plot(result: dict[str, Any], path: Path) -> None:
+    from metazoo_core.errors import InputError
+    from metazoo_core.fileio import check_writable
+    from metazoo_core.humans.plots import plot_curves
+
+    if path.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise InputError(f"--plot {path}: use a .png, .svg or .pdf file name")
+    check_writable(path.parent if str(path.parent) else Path("."))
+    err.print(f"curves → {plot_curves(result, path).resolve()}", highlight=False)
+
+
 def _study(
     experiment: Optional[str] = typer.Argument(None, help="vision-exp1, …, audio-exp1, …; omit to list them"),
     as_json: bool = typer.Option(False, "--json", help="print the tables as JSON"),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="write human and network curves (PNG or SVG)"),
+    permutations: int = typer.Option(0, "--permutations", min=0, help="SI Table 2 p-values from this many "
+                                     "random permutations (the study: 10000); default parametric"),
 ) -> None:
     """The study's per-participant human data (MIT, Feather et al. 2023) with SI Table 1 and 2 analyses."""
     from metazoo_core.humans import study
@@ -59,11 +74,13 @@ def _study(
         for name, models in listing.items():
             out.print(f"{name:13s} {len(models)} models: {', '.join(models)}", highlight=False)
         return
-    result = study.analyse(experiment)
+    result = study.analyse(experiment, permutations)
+    if plot:
+        _plot(result, plot)
     if as_json:
         print_json(result)
     else:
-        _render_study(result)
+        _render_study(result, permutations)
 
 
 def _collect(
@@ -83,6 +100,9 @@ def _collect(
     out_file: Optional[Path] = typer.Option(None, "--out", "-o", help="JSON summary (default "
                                             "EXPERIMENT/humans.json)"),
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="write human and network curves (PNG or SVG)"),
+    permutations: int = typer.Option(0, "--permutations", min=0, help="SI Table 2 p-values from this many "
+                                     "random permutations (the study: 10000); default parametric"),
 ) -> None:
     """Responses → proportions correct per participant and condition, exclusions with reasons, SI Table 1/2."""
     from metazoo_core.errors import InputError
@@ -96,9 +116,11 @@ def _collect(
             raise InputError(f"--compare needs MODEL1,MODEL2 (got '{c}')")
         pairs.append((parts[0], parts[1]))
     result = collect(run_dir, db, responses or [], Thresholds(catch_min, headphone_min, not allow_incomplete),
-                     pairs or None)
+                     pairs or None, permutations)
     target = out_file or Path(result["experiment"]) / "humans.json"
     write_json(target, result)
+    if plot:
+        _plot(result, plot)
     if as_json:
         print_json(result)
         return
@@ -114,7 +136,7 @@ def _collect(
                   "yes" if p["included"] else "no", "; ".join(p["reasons"]))
     out.print(t)
     _render_study({"experiment": f"{result['included']} included participants", "models": [
-        m for m in result["models"] if m["observer_stage"]], "comparisons": result["comparisons"]})
+        m for m in result["models"] if m["observer_stage"]], "comparisons": result["comparisons"]}, permutations)
     for n in result["notes"]:
         notice(n)
     err.print(f"summary → {target.resolve()}", highlight=False)

@@ -75,3 +75,35 @@ def model_comparison(model_1: np.ndarray, model_2: np.ndarray) -> dict[str, Effe
         out[name] = Effect(source="model" if name == "main" else "model * stage", F=F, df1=df1, df2=df2,
                            p=float(sps.f.sf(F, df1, df2)), np2=F * df1 / (F * df1 + df2))
     return out
+
+
+def comparison_permutation_p(model_1: np.ndarray, model_2: np.ndarray, effect: str = "main",
+                             n_permutations: int = 10_000, seed: int = 0, chunk: int = 1000) -> float:
+    """Permutation p of SI Table 2's effects, as the study's run_permutation_network_types.m computes it.
+
+    main: each participant's scores are averaged over stages, the model labels are shuffled within each participant
+    and the one-way repeated-measures F recomputed (it equals the two-way main-effect F); interaction: all
+    stage × model cells are shuffled within each participant and the interaction F recomputed.
+    p = #(F_permuted > F_observed) / n, at least 1/n.
+    """
+    from ..analysis.stats import rm_F_one
+
+    y = np.stack([np.asarray(model_1, float), np.asarray(model_2, float)], axis=1)  # (s, 2, k)
+    s, a, k = y.shape
+    rng = np.random.default_rng(seed)
+    if effect == "main":
+        cells = y.mean(axis=2)  # (s, 2)
+        observed = float(rm_F_one(cells))
+    elif effect == "interaction":
+        cells = y.reshape(s, a * k)
+        observed = float(rm_F_two(y, "interaction"))
+    else:
+        raise StatsError(f"effect must be 'main' or 'interaction', not {effect!r}")
+    above = 0
+    for start in range(0, n_permutations, chunk):
+        m = min(chunk, n_permutations - start)
+        order = np.argsort(rng.random((m, *cells.shape)), axis=2)
+        shuffled = np.take_along_axis(np.broadcast_to(cells, (m, *cells.shape)), order, axis=2)
+        F = rm_F_one(shuffled) if effect == "main" else rm_F_two(shuffled.reshape(m, s, a, k), "interaction")
+        above += int((F > observed).sum())
+    return max(above, 1) / n_permutations

@@ -23,7 +23,7 @@ import numpy as np
 from ..analysis.runs import NATURAL, Run, read_run
 from ..errors import InputError
 from . import design as D
-from .anova import model_comparison, observer_stage
+from .anova import comparison_permutation_p, model_comparison, observer_stage
 
 
 @dataclass(frozen=True)
@@ -122,8 +122,8 @@ def _effects(effects: dict) -> dict[str, dict[str, float]]:
 
 
 def collect(folder: Path | str, db: Path | str | None = None, files: Sequence[Path] = (),
-            thresholds: Thresholds = Thresholds(), compare: Sequence[tuple[str, str]] | None = None
-            ) -> dict[str, Any]:
+            thresholds: Thresholds = Thresholds(), compare: Sequence[tuple[str, str]] | None = None,
+            permutations: int = 0) -> dict[str, Any]:
     """Read responses of the experiment in `folder` (or RUN/experiment) and analyse them; see the module doc."""
     folder = Path(folder)
     if not (folder / "trials.csv").is_file() and (folder / "experiment" / "trials.csv").is_file():
@@ -212,7 +212,11 @@ def collect(folder: Path | str, db: Path | str | None = None, files: Sequence[Pa
         if ok.sum() < 2:
             notes.append(f"{a} vs {b}: fewer than 2 participants with every condition; SI Table 2's ANOVA skipped")
             continue
-        comparisons.append({"model_1": a, "model_2": b, **_effects(model_comparison(ha[ok], hb[ok]))})
+        effects = _effects(model_comparison(ha[ok], hb[ok]))
+        if permutations:
+            for key in effects:
+                effects[key]["p"] = comparison_permutation_p(ha[ok], hb[ok], key, permutations)
+        comparisons.append({"model_1": a, "model_2": b, **effects})
     return {"experiment": str(folder), "modality": design.modality, "conditions": conditions,
             "thresholds": {"catch_min": thresholds.catch_min, "headphone_min": headphone_min,
                            "require_complete": thresholds.require_complete},

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, suggest
-from .anova import model_comparison, observer_stage
+from .anova import comparison_permutation_p, model_comparison, observer_stage
 
 _FILE = re.compile(r"^(Vision|Audio)Experiment(\d+)_network_vs_humans_datamatrix_(.+)_public\.mat$")
 
@@ -129,8 +129,11 @@ def _effects(effects: dict) -> dict[str, dict[str, float]]:
     return {k: {"F": e.F, "df1": e.df1, "df2": e.df2, "p": e.p, "np2": e.np2} for k, e in effects.items()}
 
 
-def analyse(experiment: str) -> dict[str, Any]:
-    """The experiment's tables in the `metazoo humans study --json` structure (see docs/user-guide.md)."""
+def analyse(experiment: str, permutations: int = 0, seed: int = 0) -> dict[str, Any]:
+    """The experiment's tables in the `metazoo humans study --json` structure (see docs/user-guide.md).
+
+    permutations > 0: the comparisons' p is the permutation p of that many random relabellings (the study used
+    10,000); otherwise every p is parametric."""
     models = {m.model: m for m in load(experiment)}
     rows = []
     for m in models.values():
@@ -143,5 +146,9 @@ def analyse(experiment: str) -> dict[str, Any]:
         a, b = models[m1], models[m2]
         if a.stages != b.stages or a.participants != b.participants:
             raise InputError(f"{experiment}: {m1} and {m2} do not share participants and stages")
-        comparisons.append({"model_1": m1, "model_2": m2, **_effects(model_comparison(a.human, b.human))})
+        effects = _effects(model_comparison(a.human, b.human))
+        if permutations:
+            for key in effects:
+                effects[key]["p"] = comparison_permutation_p(a.human, b.human, key, permutations, seed)
+        comparisons.append({"model_1": m1, "model_2": m2, **effects})
     return {"experiment": experiment, "models": rows, "comparisons": comparisons}
