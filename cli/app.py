@@ -61,14 +61,46 @@ def fail(message: str, code: int = 2) -> None:
     raise SystemExit(code)
 
 
+def _click_error(exc: BaseException) -> str | None:
+    """The kind of a click error (typer vendors its own click, so matched by class name): 'help' (the help was
+    shown), 'usage', 'abort', 'other', or None for any other exception."""
+    names = {c.__name__ for c in type(exc).__mro__}
+    if "NoArgsIsHelpError" in names:
+        return "help"
+    if "UsageError" in names:
+        return "usage"
+    if "Abort" in names:
+        return "abort"
+    return "other" if "ClickException" in names else None
+
+
 def main() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
-        app()
+        code = app(standalone_mode=False)  # errors are ours to print: one line each
     except MetazooError as e:
         fail(str(e))
     except KeyboardInterrupt:
         fail("interrupted", 130)
+    except MemoryError as e:
+        fail(f"out of memory ({' '.join(str(e).split()) or 'MemoryError'}); free memory, use smaller inputs or "
+             "batches, or raise the process's memory limit", 1)
+    except Exception as e:
+        kind = _click_error(e)
+        if kind is None:
+            raise
+        if kind == "help":
+            raise SystemExit(e.exit_code) from None
+        if kind == "abort":
+            fail("aborted", 1)
+        message = " ".join(e.format_message().split())
+        ctx = getattr(e, "ctx", None)
+        if kind == "usage":  # a mistyped option or argument, e.g. --iterations nan
+            message += f" (see `{ctx.command_path if ctx is not None else 'metazoo'} --help`)"
+        fail(message, e.exit_code)
+    if code == 130:  # typer turns Ctrl-C inside a command into exit code 130
+        fail("interrupted", 130)
+    raise SystemExit(code or 0)
 
 
 if __name__ == "__main__":

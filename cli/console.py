@@ -6,6 +6,7 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 _PIPE_WIDTH = 140
 """Columns used when output goes to a file or pipe (rich would assume 80 and truncate tables)."""
@@ -21,12 +22,13 @@ def print_json(obj: Any) -> None:
 
 
 def notice(message: str) -> None:
-    err.print(f"[yellow]notice:[/] {message}", highlight=False)
+    """A notice on stderr; the message is text (file names such as `a[/]b.png` are not read as markup)."""
+    err.print(f"[yellow]notice:[/] {escape(message)}", highlight=False)
 
 
 def problem(message: str) -> None:
-    """A per-item error that does not stop the run: one line on stderr."""
-    err.print(f"[red]error:[/] {message}", highlight=False)
+    """A per-item error that does not stop the run: one line on stderr (the message is text, not markup)."""
+    err.print(f"[red]error:[/] {escape(message)}", highlight=False)
 
 
 def load_inputs(sources: list[str], spec: Any) -> tuple[list[Any], int]:

@@ -90,3 +90,45 @@ def test_outputs_are_group_readable(tmp_path):
         os.umask(old)
     for name in ("m.safetensors", "r.json"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644
+
+
+def _main(monkeypatch, capsys, *argv: str) -> tuple[int, str]:
+    """`metazoo ARGV…` through the real entry point (`main`, which turns errors into lines)."""
+    import sys
+
+    from metazoo_cli.app import main
+
+    monkeypatch.setattr(sys, "argv", ["metazoo", *argv])
+    with pytest.raises(SystemExit) as e:
+        main()
+    return e.value.code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (GEN[:-4] + ["--iterations", "nan"], "Invalid value for '--iterations'"),
+    (["generate"], "Missing argument 'model'"),
+    (["list", "--bogus"], "No such option: --bogus"),
+    (["--max-pixels", "3", "list"], "--max-pixels"),
+])
+def test_usage_mistakes_are_one_line(monkeypatch, capsys, argv, needle):
+    code, err = _main(monkeypatch, capsys, *argv)
+    assert code == 2 and err.count("\n") == 1 and err.startswith("error:") and needle in err, err
+
+
+def test_ctrl_c_prints_interrupted(monkeypatch, capsys):
+    import metazoo_core.plugins as plugins
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(plugins, "get_spec", interrupted)
+    code, err = _main(monkeypatch, capsys, "info", "efficientnet_lite0")
+    assert code == 130 and err == "error: interrupted\n"
+
+
+def test_names_with_markup_characters_are_text(capsys):
+    from metazoo_cli.console import load_inputs
+    from metazoo_core.plugins import get_spec
+
+    items, failed = load_inputs(["a[/]b [bold]c.png"], get_spec("efficientnet_lite0"))
+    assert failed == 1 and "a[/]b [bold]c.png: no such file" in capsys.readouterr().err
