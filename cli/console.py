@@ -21,14 +21,19 @@ def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
 
 
+def _text(message: str) -> str:
+    """`message` as printable text: rich markup escaped; bytes of non-UTF-8 file names shown as \\xNN."""
+    return escape(message.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"))
+
+
 def notice(message: str) -> None:
     """A notice on stderr; the message is text (file names such as `a[/]b.png` are not read as markup)."""
-    err.print(f"[yellow]notice:[/] {escape(message)}", highlight=False)
+    err.print(f"[yellow]notice:[/] {_text(message)}", highlight=False)
 
 
 def problem(message: str) -> None:
     """A per-item error that does not stop the run: one line on stderr (the message is text, not markup)."""
-    err.print(f"[red]error:[/] {escape(message)}", highlight=False)
+    err.print(f"[red]error:[/] {_text(message)}", highlight=False)
 
 
 def load_inputs(sources: list[str], spec: Any) -> tuple[list[Any], int]:

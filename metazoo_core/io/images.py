@@ -157,6 +157,9 @@ def load_image(source: str | Path, spec: InputSpec) -> LoadedImage:
         return _tensor_file(Path(source), spec)
     img, name = _open(source)
     notices: list[str] = []
+    frames = getattr(img, "n_frames", 1)
+    if frames > 1:
+        notices.append(f"{name}: animated image; its first of {frames} frames is used")
     want = "L" if spec.colour == "grey" else "RGB"
     if img.mode != want:
         if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):

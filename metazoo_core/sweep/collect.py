@@ -57,11 +57,21 @@ def table(store: Store):
     return pd.DataFrame.from_records(records(store))
 
 
+def _beyond_int64(df) -> list[str]:
+    """Columns holding integers that a signed 64-bit column (Parquet int64, SQLite INTEGER) cannot store."""
+    lo, hi = -(2**63), 2**63 - 1
+    return [c for c in df.columns if str(df[c].dtype) == "object"
+            and any(isinstance(v, int) and not isinstance(v, bool) and not lo <= v <= hi for v in df[c])]
+
+
 def write_table(df, path: Path) -> str:
     """Write `df` atomically as Parquet, SQLite (table `records`) or CSV, chosen by the file suffix."""
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise MetazooError(f"cannot write {path}: use a .parquet, .sqlite, .db or .csv file name")
+    wide = _beyond_int64(df)
+    if wide and fmt != "csv":  # stores written before seeds were bounded may hold larger integers: keep them as text
+        df = df.astype({c: str for c in wide})
     with atomic_path(path) as tmp:
         if fmt == "parquet":
             df.to_parquet(tmp, index=False)

@@ -94,3 +94,23 @@ def test_empty_folder_is_an_error_not_silence(tmp_path, capsys):
         assert items == [] and failed == 1
         err = capsys.readouterr().err
         assert f"is a folder with no usable {what}" in err and "no such file" not in err
+
+
+def test_animated_image_says_which_frame(tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "anim.gif"
+    frames = [Image.new("RGB", (64, 64), c) for c in ((255, 0, 0), (0, 255, 0))]
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    assert any("first of 2 frames" in n for n in load_image(path, VISION.input).notices)
+
+
+def test_non_utf8_file_names_print_as_escapes(tmp_path, capsys):
+    import os
+
+    from metazoo_cli.console import load_inputs
+
+    name = os.fsdecode(bytes(tmp_path) + b"/bad\xff\xfename.png")
+    load_inputs([name], VISION)
+    err = capsys.readouterr().err
+    assert "bad\\xff\\xfename.png: no such file" in err and "\\udc" not in err

@@ -92,3 +92,19 @@ def test_sweep_exit_counts_only_its_own_units(tmp_path, monkeypatch):
     r = invoke("sweep", str(plan(tmp_path)), "--executor", "debug", "--out", str(store))
     assert r.code == 0, r.stderr
     assert "done 1 · running 0 · failed 0 · pending 0 (of 1 units)" in r.stdout
+
+
+def test_collect_keeps_integers_beyond_64_bits_as_text(tmp_path):
+    """S8 for stores written before seeds were bounded: Parquet and SQLite get the value as text, no traceback."""
+    import sqlite3
+
+    import pandas as pd
+
+    from metazoo_core.sweep.collect import write_table
+
+    df = pd.DataFrame.from_records([{"seed": 2**64, "n": 1}, {"seed": 0, "n": 2}])
+    write_table(df, tmp_path / "t.parquet")
+    write_table(df, tmp_path / "t.sqlite")
+    assert list(pd.read_parquet(tmp_path / "t.parquet")["seed"]) == [str(2**64), "0"]
+    with sqlite3.connect(tmp_path / "t.sqlite") as con:
+        assert con.execute("select seed, n from records").fetchall() == [(str(2**64), 1), ("0", 2)]
