@@ -5,8 +5,9 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 
-from ..console import err, notice, out, print_json, problem
+from ..console import err, notice, out, pick_device, print_json, problem
 
 
 def _recognize(
@@ -17,6 +18,7 @@ def _recognize(
                                         help="also classify metamers that failed the acceptance criteria"),
     bootstrap: int = typer.Option(1000, "--bootstrap", min=1, help="resamples for the per-curve SEM"),
     seed: int = typer.Option(0, "--seed", help="seed of the bootstrap"),
+    device: str = typer.Option("cpu", "--device", help="auto (best available), cpu, cuda, cuda:N or mps"),
     as_json: bool = typer.Option(False, "--json", help="print the table as JSON on stdout"),
 ) -> None:
     """Classify every metamer with each recognising model; recognition per (generating model, stage, recogniser)."""
@@ -29,6 +31,7 @@ def _recognize(
     from metazoo_core.errors import MetazooError
     from metazoo_core.fileio import check_writable, write_json, write_text
 
+    device = pick_device(device)
     run = read_run(run_dir)
     for w in run.warnings:
         problem(w)
@@ -41,7 +44,7 @@ def _recognize(
         notice(f"{not_evaluated} metamers were not checked against a null distribution; they are included")
     target = check_writable(out_dir or Path(run_dir) / "recognition")
     result = recognise(run, recognisers, include_failed, n_boot=bootstrap, seed=seed, on_problem=problem,
-                       progress=lambda m: err.print(f"[dim]{m}[/]", highlight=False))
+                       progress=lambda m: err.print(f"[dim]{escape(m)}[/]", highlight=False), device=device)
     if not result.trials:
         raise MetazooError("no recognising model could be loaded; see the errors above")
     write_json(target / "recognition.json", result.to_json())
@@ -61,9 +64,9 @@ def _recognize(
         table = Table(title="proportion recognised (bootstrap SEM; mean: SEM across recognising models)")
         for col in ("generator", "stage", "recogniser", "n", "recognised", "SEM"):
             table.add_column(col, justify="right" if col in ("n", "recognised", "SEM") else "left", overflow="fold")
-        for r in result.table:
-            table.add_row(r["generator"], r["stage"], f"[bold]{r['recogniser']}[/]" if r["recogniser"] == "mean"
-                          else r["recogniser"], str(r["n"]), f"{r['accuracy']:.3f}",
+        for r in result.table:  # names from the run folder are text, not markup
+            table.add_row(escape(r["generator"]), escape(r["stage"]), "[bold]mean[/]" if r["recogniser"] == "mean"
+                          else escape(r["recogniser"]), str(r["n"]), f"{r['accuracy']:.3f}",
                           "—" if r["sem"] is None else f"{r['sem']:.3f}")
         out.print(table)
     err.print(f"results in {target.resolve()} (recognition.csv, recognition.json, trials.csv, recognition.png)",

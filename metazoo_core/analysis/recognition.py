@@ -121,7 +121,7 @@ def _read_item(path: Path, spec) -> "Any":
     return load_image(path, spec.input).tensor
 
 
-def _decide(model, spec, paths: list[Path], unreadable: dict[Path, str]) -> list[str | None]:
+def _decide(model, spec, paths: list[Path], unreadable: dict[Path, str], device: str = "cpu") -> list[str | None]:
     """The recogniser's decision per file; None for a file that cannot be read (its reason kept in `unreadable`)."""
     import torch
 
@@ -140,7 +140,8 @@ def _decide(model, spec, paths: list[Path], unreadable: dict[Path, str]) -> list
         labels = iter([])
         if batch:
             with torch.no_grad():
-                labels = iter(predict_labels(model.logits(torch.stack(batch)), spec.classifier))
+                logits = model.logits(torch.stack(batch).to(device)).cpu()
+                labels = iter(predict_labels(logits, spec.classifier))
         out += [next(labels) if good else None for good in ok]
     return out
 
@@ -159,7 +160,7 @@ def _conditions(run: Run, generator: str, include_failed: bool) -> list[tuple[st
 
 def recognise(run: Run, recognisers: list[str], include_failed: bool = False, n_boot: int = N_BOOTSTRAP, seed: int = 0,
               on_problem: Callable[[str], None] | None = None,
-              progress: Callable[[str], None] | None = None) -> Recognition:
+              progress: Callable[[str], None] | None = None, device: str = "cpu") -> Recognition:
     """Classify every scored metamer (and natural input) of `run` with every recogniser; see the module docstring.
 
     Metamers that failed the acceptance criteria are left out, as in the study, unless `include_failed`.
@@ -183,7 +184,7 @@ def recognise(run: Run, recognisers: list[str], include_failed: bool = False, n_
     for rid in recognisers:
         spec = get_spec(rid)
         try:
-            model = load_model(spec)
+            model = load_model(spec, device=device)
         except MetazooError as e:
             result.failed.append(f"{rid}: {e}")
             if on_problem:
@@ -195,7 +196,7 @@ def recognise(run: Run, recognisers: list[str], include_failed: bool = False, n_
             conds = _conditions(run, gen, include_failed)
             if progress:
                 progress(f"{rid} classifies {len(conds)} items from {gen}")
-            decisions = _decide(model, spec, [c[2] for c in conds], unreadable)
+            decisions = _decide(model, spec, [c[2] for c in conds], unreadable, device)
             for (stage, name, _, label), decision in zip(conds, decisions):
                 if decision is None:
                     continue

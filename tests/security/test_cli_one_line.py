@@ -50,7 +50,10 @@ def test_device_auto_picks_the_cpu_here_with_a_notice(capsys):
 
 @pytest.mark.parametrize("command", [["null", "efficientnet_lite0"], ["activations", "efficientnet_lite0",
                                      "builtin:chelsea", "--stage", "blocks_1"],
-                                     ["predict", "efficientnet_lite0", "builtin:chelsea"]])
+                                     ["predict", "efficientnet_lite0", "builtin:chelsea"],
+                                     ["recognize", "norun", "--models", "efficientnet_lite0"],
+                                     ["robustness", "efficientnet_lite0", "--norm", "l2", "--eps", "0,1"],
+                                     ["generate", "efficientnet_lite0", "builtin", "--stage", "final"]])
 def test_every_model_command_checks_the_device(command, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert_one_line(invoke(*command, "--device", "cuda:7"), "cuda:7")
