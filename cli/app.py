@@ -57,7 +57,9 @@ app.registered_commands.sort(key=lambda c: _ORDER.index(c.name) if c.name in _OR
 
 def fail(message: str, code: int = 2) -> None:
     """Print one error line to stderr and exit nonzero."""
-    print(f"error: {message}", file=sys.stderr)
+    from .console import one_line
+
+    print(f"error: {one_line(message)}", file=sys.stderr)
     raise SystemExit(code)
 
 

@@ -21,9 +21,18 @@ def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
 
 
+_CONTROL = {i: f"\\x{i:02x}" for i in [*range(32), 127]}
+
+
+def one_line(message: str) -> str:
+    """`message` as one printable line: control characters (a newline in a file name) and the bytes of non-UTF-8
+    file names shown as \\xNN."""
+    return message.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace").translate(_CONTROL)
+
+
 def _text(message: str) -> str:
-    """`message` as printable text: rich markup escaped; bytes of non-UTF-8 file names shown as \\xNN."""
-    return escape(message.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"))
+    """`message` as one line of rich text: markup characters escaped."""
+    return escape(one_line(message))
 
 
 def notice(message: str) -> None:

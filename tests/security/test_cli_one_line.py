@@ -135,3 +135,8 @@ def test_names_with_markup_characters_are_text(capsys):
 
     items, failed = load_inputs(["a[/]b [bold]c.png"], get_spec("efficientnet_lite0"))
     assert failed == 1 and "a[/]b [bold]c.png: no such file" in capsys.readouterr().err
+
+
+def test_a_newline_in_a_name_stays_one_line(monkeypatch, capsys):
+    code, err = _main(monkeypatch, capsys, "cochleagram", "no\nsuch\x1b[31m.wav")
+    assert code == 2 and err == "error: no\\x0asuch\\x1b[31m.wav: no such file\n", err
