@@ -171,6 +171,27 @@ def test_weights_free_stages_equal_with_and_without_checkpoint(tmp_path):
     assert not torch.allclose(a["final"], b["final"])
 
 
+def test_hmax_s1_c1_equal_with_and_without_the_study_checkpoint(tmp_path):
+    """hmax_linear_classification.pt carries the readout, the S2 patch set and S1 Gabor weights (here zeros):
+    S1/C1 stay the constructed filters, so their outputs do not depend on the checkpoint; S2's patches do."""
+    from metazoo_plugins.hmax import layout
+
+    g = torch.Generator().manual_seed(9)
+    state = {"module.model.fc.weight": torch.randn(1000, 3200, generator=g),
+             "module.model.fc.bias": torch.randn(1000, generator=g)}
+    for k, p in enumerate(layout.DEFAULT_PATCH_SIZES):  # the study's S2 conv weight: (4·400, 1, p, p)
+        state[f"module.model.s2_units.{k}.conv.weight"] = torch.rand(1600, 1, p, p, generator=g)
+        state[f"module.model.s1_units.{k}.gabor.weight"] = torch.zeros(4, 1, 7, 7)
+    trained = load_model("hmax", weights=_save({"model": state}, tmp_path / "hmax_linear_classification.pt"))
+    bare = load_model("hmax", pretrained=False)
+    img = torch.rand(1, 1, 250, 250, generator=g) * 255
+    with torch.no_grad():
+        a, b = trained(img, ["s1", "c1"]), bare(img, ["s1", "c1"])
+    for s in ("s1", "c1"):
+        torch.testing.assert_close(a[s], b[s], rtol=0, atol=0)
+    assert not torch.equal(trained.net.s2.patch_sets()[0], bare.net.s2.patch_sets()[0])
+
+
 def test_every_audio_model_and_hmax_mark_their_fixed_front_end():
     for spec in registry().query(modality="audio"):
         assert not spec.stage("cochleagram").needs_weights, spec.id
