@@ -48,7 +48,9 @@ def load_weights(spec: ModelSpec, network, override: str | None = None,
     if without_readout:
         spec = spec.model_copy(update={"build": {k: v for k, v in spec.build.items() if k != "readout_weights"}})
         tolerated = _readout_keys(spec, network)
-    state = _host(plugin_host).family(spec).convert_state(spec, state, network)
+    if ref.origin != "mirror":  # a metazoo export already holds the network's own keys
+        state = _host(plugin_host).family(spec).convert_state(spec, state, network)
+    weights.check_shapes(state, network.net.state_dict(), spec.id, path)
     result = network.net.load_state_dict(state, strict=False)
     result.missing_keys[:] = [k for k in result.missing_keys if k not in tolerated]
     if result.missing_keys or result.unexpected_keys:

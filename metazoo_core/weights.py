@@ -1,12 +1,19 @@
 """Checkpoint sources, download with integrity checks, safe loading, and user overrides.
 
-Sources (a spec's `weights.source`, a `--weights` override, or an entry of the user's weights config):
+Sources (a spec's `weights.source`/`archive`+`member`/`fallbacks`/`mirror`, a `--weights` override, or an entry
+of the user's weights config):
 - `hf://ORG/REPO/PATH/IN/REPO[@REVISION]` — Hugging Face Hub through huggingface_hub (its cache, HF_ENDPOINT,
   HF_HUB_OFFLINE all apply);
-- `https://…` (or `http://`) — downloaded into metazoo's cache, checked against `sha256` when given;
-  `member` picks a file inside a tar archive;
-- `pkg://MODULE:CALLABLE` — a file shipped by an installed Python package (CALLABLE returns its path);
+- `https://…` (or `http://`) — downloaded resumably into metazoo's cache (metazoo_core.download), checked against
+  `sha256` when given; with `member`, the URL is a tar archive (metazoo_core.archives): it is downloaded once and
+  every member the registry names is extracted in one pass;
+- `pkg://MODULE:CALLABLE` — a file shipped by an installed Python package that declares metazoo weights (the
+  registry's `weight_packages:` allow-list or the `metazoo.weights` entry-point group); CALLABLE returns its path;
 - a local path.
+
+Order: the Hub mirror when one is configured (`METAZOO_HUB_MIRROR=ORG` → `hf://ORG/<model id>`, or the entry's
+`mirror:`), then `source`, then each of `fallbacks`; a manual-download entry ends with a line saying where to get
+the file. Every file loaded is checked against the weights lockfile (metazoo_core.lockfile).
 
 Loading never unpickles code: safetensors, or `torch.load(weights_only=True)` for .pt/.pth/.tar files.
 """
@@ -15,24 +22,30 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib
+import importlib.util
 import os
-import shutil
-import tarfile
-import tempfile
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from . import archives, lockfile
+from .download import download, sha256_file
 from .errors import WeightsError
-from .registry import ModelSpec
+from .registry import ManualSpec, ModelSpec
 
 USER_CONFIG_ENV = "METAZOO_WEIGHTS_CONFIG"
 CACHE_ENV = "METAZOO_CACHE"
+MIRROR_ENV = "METAZOO_HUB_MIRROR"
+WEIGHTS_ENTRY_POINTS = "metazoo.weights"
+MIRROR_FILE = "model.safetensors"
+
+__all__ = ["WeightsRef", "cache_dir", "is_cached", "load_state_dict", "resolve", "sha256_file", "weights_ref"]
+
+
+class WeightsUnavailable(WeightsError):
+    """This source cannot deliver the file now (offline, unreachable, absent): the next source may."""
 
 
 def cache_dir() -> Path:
@@ -50,12 +63,27 @@ def user_overrides() -> dict[str, dict[str, Any]]:
     if not path.exists():
         return {}
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as e:
-        raise WeightsError(f"cannot read weights config {path}: {e}; fix it or unset {USER_CONFIG_ENV}") from None
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError:
+        raise WeightsError(f"weights config {path} is not UTF-8 text; save it as UTF-8 or unset {USER_CONFIG_ENV}") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise WeightsError(f"weights config {path}:{where}: malformed YAML ({getattr(e, 'problem', None) or 'syntax'}); "
+                           f"fix it or unset {USER_CONFIG_ENV}") from None
+    except OSError as e:
+        raise WeightsError(f"cannot read weights config {path}: {e.strerror}; fix it or unset {USER_CONFIG_ENV}") from None
     if not isinstance(data, dict):
         raise WeightsError(f"weights config {path} must map model ids to sources")
-    return {k: (v if isinstance(v, dict) else {"source": str(v)}) for k, v in data.items()}
+    out = {}
+    for k, v in data.items():
+        entry = v if isinstance(v, dict) else {"source": str(v)}
+        unknown = set(entry) - {"source", "sha256", "member"}
+        if unknown or not isinstance(entry.get("source", ""), str):
+            raise WeightsError(f"weights config {path}: entry '{k}' may hold only source, sha256, member "
+                               f"(got {', '.join(sorted(map(str, entry)))})")
+        out[str(k)] = entry
+    return out
 
 
 @dataclass(frozen=True)
@@ -65,7 +93,7 @@ class WeightsRef:
     source: str
     sha256: str | None = None
     member: str | None = None
-    origin: str = "registry"  # registry | override | user-config
+    origin: str = "registry"  # registry | override | user-config | mirror | fallback
 
     @property
     def scheme(self) -> str:
@@ -78,25 +106,56 @@ class WeightsRef:
         return "file"
 
 
-def weights_ref(spec: ModelSpec, override: str | None = None) -> WeightsRef | None:
-    """Which weights to use: the --weights override, else the user's config, else the registry; None if none."""
-    if override:
-        return WeightsRef(source=str(override), origin="override")
-    user = user_overrides().get(spec.id)
-    if user and user.get("source"):
-        return WeightsRef(source=str(user["source"]), sha256=user.get("sha256"), member=user.get("member"),
-                          origin="user-config")
-    if spec.weights.source:
-        return WeightsRef(source=spec.weights.source, sha256=spec.weights.sha256, member=spec.weights.member)
+def _registry():
+    from .plugins import registry
+
+    return registry()
+
+
+def mirror_source(spec: ModelSpec) -> str | None:
+    """hf://… of this model's exported copy on the Hub, when a mirror is configured (env first, then the entry)."""
+    org = os.environ.get(MIRROR_ENV, "").strip().strip("/")
+    if org:
+        return f"hf://{org}/{spec.id}/{MIRROR_FILE}"
+    if spec.weights.mirror:
+        return f"{spec.weights.mirror}/{MIRROR_FILE}"
     return None
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+def registry_refs(spec: ModelSpec) -> list[WeightsRef]:
+    """The registry's sources for `spec` in the order they are tried (mirror, source, fallbacks)."""
+    w = spec.weights
+    refs = []
+    mirror = mirror_source(spec)
+    if mirror:
+        refs.append(WeightsRef(source=mirror, origin="mirror"))
+    if w.archive:
+        table = _registry().archives
+        if w.archive not in table:
+            raise WeightsError(f"model '{spec.id}' names weights archive '{w.archive}', which the registry's "
+                               "archives: table lacks; fix the registry entry")
+        refs.append(WeightsRef(source=table[w.archive].url, sha256=w.sha256, member=w.member))
+    elif w.source:
+        refs.append(WeightsRef(source=w.source, sha256=w.sha256, member=w.member))
+    refs.extend(WeightsRef(source=f, sha256=w.sha256, origin="fallback") for f in w.fallbacks)
+    return refs
+
+
+def candidate_refs(spec: ModelSpec, override: str | None = None) -> list[WeightsRef]:
+    """Every source to try, in order: the --weights override alone, else the user's config alone, else the registry's."""
+    if override:
+        return [WeightsRef(source=str(override), origin="override")]
+    user = user_overrides().get(spec.id)
+    if user and user.get("source"):
+        return [WeightsRef(source=str(user["source"]), sha256=user.get("sha256"), member=user.get("member"),
+                           origin="user-config")]
+    return registry_refs(spec)
+
+
+def weights_ref(spec: ModelSpec, override: str | None = None) -> WeightsRef | None:
+    """The first source that would be tried (None when the model has none)."""
+    refs = candidate_refs(spec, override)
+    return refs[0] if refs else None
 
 
 def _parse_hf(source: str) -> tuple[str, str, str | None]:
@@ -105,7 +164,7 @@ def _parse_hf(source: str) -> tuple[str, str, str | None]:
     if "@" in rest:
         rest, rev = rest.rsplit("@", 1)
     parts = rest.split("/")
-    if len(parts) < 3:
+    if len(parts) < 3 or not all(parts):
         raise WeightsError(f"bad Hub source '{source}': expected hf://ORG/REPO/FILE[@REVISION]")
     return "/".join(parts[:2]), "/".join(parts[2:]), rev
 
@@ -114,12 +173,16 @@ def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "0").lower() in {"1", "true", "yes", "on"}
 
 
-def _missing_offline(spec_id: str, ref: WeightsRef) -> WeightsError:
+def _way_out(spec_id: str, archive: bool) -> str:
+    extra = "; or, with a copy of the archive, `metazoo fetch --archive PATH`" if archive else ""
+    return (f"run `metazoo fetch {spec_id}` where the source is reachable, or point to a local copy with "
+            f"--weights PATH or an entry '{spec_id}: PATH' in {user_config_path()}{extra}")
+
+
+def _manual_error(spec_id: str, manual: ManualSpec) -> WeightsError:
     return WeightsError(
-        f"weights for '{spec_id}' are not available offline (source {ref.source}); either run "
-        f"`metazoo fetch {spec_id}` where the source is reachable, or point to a local copy with "
-        f"--weights PATH or an entry '{spec_id}: PATH' in {user_config_path()}"
-    )
+        f"weights for '{spec_id}' are a manual download: get the file '{manual.file}' from {manual.where}, then "
+        f"pass --weights PATH or add '{spec_id}: PATH' to {user_config_path()}")
 
 
 def _verify(path: Path, ref: WeightsRef, spec_id: str) -> None:
@@ -132,25 +195,27 @@ def _verify(path: Path, ref: WeightsRef, spec_id: str) -> None:
             )
 
 
+# --- Hugging Face Hub -------------------------------------------------------------------------------------------
+
 def _fetch_hf(ref: WeightsRef, spec_id: str) -> Path:
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError
 
     repo, filename, revision = _parse_hf(ref.source)
     last: Exception | None = None
-    for attempt in range(3):
+    for attempt in range(2):  # one retry: an interrupted transfer resumes from huggingface_hub's .incomplete file
         try:
             path = Path(hf_hub_download(repo_id=repo, filename=filename, revision=revision))
             break
         except LocalEntryNotFoundError:
-            raise _missing_offline(spec_id, ref) from None
-        except Exception as e:  # interrupted transfers and transient server errors: retry
+            raise WeightsUnavailable("not available offline (not in the Hub cache)"
+                                     if _offline() else "the Hub is unreachable") from None
+        except (EntryNotFoundError, RepositoryNotFoundError):
+            raise WeightsUnavailable("no such file on the Hub") from None
+        except Exception as e:  # interrupted transfers and transient server errors
             last = e
-            if _offline():
-                raise _missing_offline(spec_id, ref) from None
-            time.sleep(0.2 * (attempt + 1))
     else:
-        raise WeightsError(f"download of weights for '{spec_id}' from {ref.source} failed: {last}") from None
+        raise WeightsUnavailable(f"download failed ({' '.join(str(last).split())[:160]})") from None
     try:
         _verify(path, ref, spec_id)
     except WeightsError:
@@ -161,130 +226,254 @@ def _fetch_hf(ref: WeightsRef, spec_id: str) -> Path:
     return path
 
 
+def _hf_cached(ref: WeightsRef) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    repo, filename, revision = _parse_hf(ref.source)
+    return isinstance(try_to_load_from_cache(repo_id=repo, filename=filename, revision=revision), str)
+
+
+# --- plain URLs and archives ------------------------------------------------------------------------------------
+
+def _url_digest(url: str) -> str:
+    return hashlib.sha256(url.encode()).hexdigest()[:16]
+
+
 def _url_cache_path(url: str) -> Path:
-    digest = hashlib.sha256(url.encode()).hexdigest()[:16]
-    return cache_dir() / "url" / digest / Path(url.split("?")[0]).name
+    return cache_dir() / "url" / _url_digest(url) / Path(url.split("?")[0]).name
 
 
-def _download(url: str, dest: Path, retries: int = 3) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    last: Exception | None = None
-    for attempt in range(retries):
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".part-")
-        try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=30) as resp:
-                expected = resp.headers.get("Content-Length")
-                shutil.copyfileobj(resp, out, length=1 << 20)
-            if expected is not None and os.path.getsize(tmp) != int(expected):
-                raise OSError(f"truncated transfer ({os.path.getsize(tmp)} of {expected} bytes)")
-            os.replace(tmp, dest)
-            return
-        except (OSError, urllib.error.URLError) as e:
-            last = e
-            Path(tmp).unlink(missing_ok=True)
-            time.sleep(0.2 * (attempt + 1))
-    raise WeightsError(f"download of {url} failed after {retries} tries: {last}")
+def archive_dir(url: str) -> Path:
+    """The cache folder of the archive at `url`: `archives/<table name>` (or a digest of the URL)."""
+    names = [name for name, a in _registry().archives.items() if a.url == url]
+    return cache_dir() / "archives" / (names[0] if names else _url_digest(url))
 
 
-def _fetch_url(ref: WeightsRef, spec_id: str) -> Path:
-    dest = _url_cache_path(ref.source)
-    if not dest.exists():
-        if _offline():
-            raise _missing_offline(spec_id, ref)
-        _download(ref.source, dest)
-        try:
-            _verify(dest, ref if not ref.member else WeightsRef(ref.source), spec_id)
-        except WeightsError:
-            dest.unlink(missing_ok=True)
-            raise
+def members_dir(url: str) -> Path:
+    return archive_dir(url) / "members"
+
+
+def archive_members(url: str) -> list[str]:
+    """Every member the registry names inside the archive at `url` (model weights and extra files such as readouts)."""
+    found = []
+    for spec in _registry().query():
+        for ref in [*_safe_refs(spec), *_readout_refs(spec)]:
+            if ref.source == url and ref.member:
+                found.append(ref.member)
+    return list(dict.fromkeys(found))
+
+
+def _safe_refs(spec: ModelSpec) -> list[WeightsRef]:
+    try:
+        return registry_refs(spec)
+    except WeightsError:
+        return []
+
+
+def _readout_refs(spec: ModelSpec) -> list[WeightsRef]:
+    from .registry import WeightsSpec
+
+    extra = spec.build.get("readout_weights")
+    if not isinstance(extra, dict):
+        return []
+    try:
+        sub = spec.model_copy(update={"weights": WeightsSpec(**extra)})
+        return registry_refs(sub)
+    except Exception:  # a malformed readout entry is reported when that model loads
+        return []
+
+
+def _fetch_url(ref: WeightsRef, spec_id: str, download_ok: bool = True) -> Path:
     if ref.member:
-        return _extract_member(dest, ref, spec_id)
+        return _fetch_member(ref, spec_id, download_ok)
+    dest = _url_cache_path(ref.source)
+    if not dest.is_file():
+        if _offline() or not download_ok:
+            raise WeightsUnavailable("not available offline (not in the cache)")
+        download(ref.source, dest, sha256=ref.sha256, label=f"{spec_id} weights")
     return dest
 
 
-def _extract_member(archive: Path, ref: WeightsRef, spec_id: str) -> Path:
-    out = archive.parent / "members" / ref.member
-    if out.exists():
+def _fetch_member(ref: WeightsRef, spec_id: str, download_ok: bool = True) -> Path:
+    members = members_dir(ref.source)
+    out = archives.member_path(members, ref.member)  # refused here, before anything is downloaded or written
+    if out.is_file():
         return out
+    archive = archive_dir(ref.source) / Path(ref.source.split("?")[0]).name
+    if not archive.is_file():
+        if _offline() or not download_ok:
+            raise WeightsUnavailable("not available offline (the archive is not in the cache)")
+        download(ref.source, archive, label=archive.name)
+    wanted = [ref.member, *[m for m in archive_members(ref.source) if m != ref.member]]
+    extracted = archives.extract_members(archive, wanted, members, ref.source)
+    if ref.member not in extracted:
+        raise WeightsError(f"archive {ref.source} has no member '{ref.member}' (looked for it as "
+                           f"'{ref.member}', './{ref.member}' and a unique basename)")
     try:
-        with tarfile.open(archive) as tar:
-            member = tar.getmember(ref.member)
-            src = tar.extractfile(member)
-            if src is None:
-                raise KeyError(ref.member)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".part-")
-            with os.fdopen(fd, "wb") as f:
-                shutil.copyfileobj(src, f)
-    except (tarfile.TarError, KeyError, OSError) as e:
-        raise WeightsError(f"cannot extract '{ref.member}' for '{spec_id}' from {archive}: {e}") from None
-    try:
-        _verify(Path(tmp), ref, spec_id)
+        _verify(extracted[ref.member], ref, spec_id)
     except WeightsError:
-        Path(tmp).unlink(missing_ok=True)
+        extracted[ref.member].unlink(missing_ok=True)
         raise
-    os.replace(tmp, out)
-    return out
+    return extracted[ref.member]
+
+
+def import_archive(path: Path) -> dict[str, list[str]]:
+    """Extract every registry member found in a local copy of an archive (`metazoo fetch --archive PATH`).
+
+    The archive is matched to the registry's archives: by file name when it equals the basename of an archive's
+    URL, else to every archive whose named members it holds. Returns {archive URL: members extracted}. No network.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"archive {path} does not exist or is not a file; give the path of the downloaded .tar")
+    present = set(archives.tar_member_names(path))
+    present |= {Path(n).name for n in present}
+    urls = {a.url for a in _registry().archives.values()}
+    urls |= {r.source for s in _registry().query() for r in [*_safe_refs(s), *_readout_refs(s)] if r.member}
+    by_name = [u for u in urls if Path(u.split("?")[0]).name == path.name]
+    chosen = by_name or [u for u in urls if any(m in present or Path(m).name in present for m in archive_members(u))]
+    if not chosen:
+        raise WeightsError(f"{path} holds none of the files the registry names in its archives; is it the "
+                           "study's checkpoint archive?")
+    done = {}
+    for url in sorted(chosen):
+        got = archives.extract_members(path, archive_members(url), members_dir(url), str(path))
+        done[url] = sorted(got)
+    return done
+
+
+# --- installed packages -----------------------------------------------------------------------------------------
+
+def allowed_weight_packages() -> set[str]:
+    """Top-level modules allowed in pkg:// sources: the registry's weight_packages: and the metazoo.weights group."""
+    from importlib.metadata import entry_points
+
+    allowed = set(_registry().weight_packages)
+    allowed |= {ep.value.split(":")[0].split(".")[0] for ep in entry_points(group=WEIGHTS_ENTRY_POINTS)}
+    return allowed
+
+
+def _pkg_target(ref: WeightsRef) -> tuple[str, str]:
+    module_name, _, attr = ref.source[len("pkg://"):].partition(":")
+    if not module_name or not all(p.isidentifier() for p in module_name.split(".")) or \
+            (attr and not all(p.isidentifier() for p in attr.split("."))):
+        raise WeightsError(f"bad package source '{ref.source}': expected pkg://MODULE:CALLABLE")
+    if module_name.split(".")[0] not in allowed_weight_packages():
+        raise WeightsError(
+            f"package source '{ref.source}' names module '{module_name}', which does not declare metazoo weights; "
+            f"only the registry's weight_packages: or packages in the '{WEIGHTS_ENTRY_POINTS}' entry-point group "
+            "may be used")
+    return module_name, attr
 
 
 def _fetch_pkg(ref: WeightsRef, spec_id: str) -> Path:
-    target = ref.source[len("pkg://"):]
-    module_name, _, attr = target.partition(":")
+    module_name, attr = _pkg_target(ref)
     try:
         obj: Any = importlib.import_module(module_name)
-        for part in attr.split("."):
-            obj = getattr(obj, part) if part else obj
-        path = Path(obj() if callable(obj) else obj)
+        for part in filter(None, attr.split(".")):
+            obj = getattr(obj, part)
     except (ImportError, AttributeError) as e:
-        raise WeightsError(
-            f"weights for '{spec_id}' come from the Python package module '{module_name}', which is not usable "
-            f"({e}); install it with pip (see `metazoo info {spec_id}`)"
-        ) from None
+        raise WeightsUnavailable(f"the Python package module '{module_name}' is not usable ({e}); install it with "
+                                 f"pip (see `metazoo info {spec_id}`)") from None
+    try:
+        value = obj() if callable(obj) else obj
+    except Exception as e:  # the package's own code failed
+        raise WeightsError(f"{ref.source} failed ({e.__class__.__name__}: {' '.join(str(e).split())[:120]})") from None
+    if not isinstance(value, (str, os.PathLike)) or not Path(value).is_file():
+        raise WeightsError(f"{ref.source} returned {type(value).__name__} {str(value)[:80]!r}, not the path of a "
+                           "weights file")
+    path = Path(value)
     _verify(path, ref, spec_id)
     return path
 
 
-def resolve(spec: ModelSpec, override: str | None = None, download: bool = True) -> tuple[Path, WeightsRef]:
-    """Local path of the weights file for `spec` (downloading when allowed and reachable)."""
-    ref = weights_ref(spec, override)
-    if ref is None:
-        raise WeightsError(f"model '{spec.id}' has no weights source; pass --weights PATH or use random weights")
+def _pkg_cached(ref: WeightsRef) -> bool:
+    """Whether the package is installed and allowed — found without importing it (no code runs)."""
+    try:
+        module_name, _ = _pkg_target(ref)
+        return importlib.util.find_spec(module_name.split(".")[0]) is not None
+    except (WeightsError, ImportError, ValueError):
+        return False
+
+
+# --- resolution -------------------------------------------------------------------------------------------------
+
+def _resolve_one(ref: WeightsRef, spec_id: str, download_ok: bool) -> Path:
     if ref.scheme == "file":
         path = Path(ref.source).expanduser()
         if not path.is_file():
-            raise WeightsError(f"weights file {path} for '{spec.id}' does not exist or is not a file")
-        _verify(path, ref, spec.id)
-        return path, ref
+            raise WeightsError(f"weights file {path} does not exist or is not a file")
+        _verify(path, ref, spec_id)
+        return path
     if ref.scheme == "pkg":
-        return _fetch_pkg(ref, spec.id), ref
-    if not download and not is_cached(spec, override):
-        raise _missing_offline(spec.id, ref)
+        return _fetch_pkg(ref, spec_id)
     if ref.scheme == "hf":
-        return _fetch_hf(ref, spec.id), ref
-    return _fetch_url(ref, spec.id), ref
+        if not download_ok and not _hf_cached(ref):
+            raise WeightsUnavailable("not available offline (not in the Hub cache)")
+        return _fetch_hf(ref, spec_id)
+    try:
+        return _fetch_url(ref, spec_id, download_ok)
+    except WeightsUnavailable:
+        raise
+    except WeightsError as e:
+        if "cannot reach" in str(e) or "does not exist on its server" in str(e):
+            raise WeightsUnavailable(str(e)) from None
+        raise
+
+
+def resolve(spec: ModelSpec, override: str | None = None, download: bool = True,
+            lock: bool = True) -> tuple[Path, WeightsRef]:
+    """Local path of the weights file for `spec` (downloading when allowed and reachable), checked by the lockfile.
+
+    Tries each source in order (see the module docstring); a source that is offline, unreachable or lacks the
+    file passes to the next. Raises WeightsError with one line naming the model, the source and the way out.
+    """
+    refs = candidate_refs(spec, override)
+    if not refs and spec.weights.manual is None:
+        raise WeightsError(f"model '{spec.id}' has no weights source; pass --weights PATH or use random weights")
+    failures: list[tuple[WeightsRef, str]] = []
+    for ref in refs:
+        try:
+            path = _resolve_one(ref, spec.id, download)
+        except WeightsUnavailable as e:
+            failures.append((ref, str(e)))
+            continue
+        except WeightsError as e:
+            text = str(e)
+            raise WeightsError(text if spec.id in text else f"weights for '{spec.id}' from {ref.source}: {text}") from None
+        if lock and ref.origin != "override":
+            lockfile.check_or_record(cache_dir(), spec.id, ref.source, sha256_file(path), path.stat().st_size)
+        return path, ref
+    if spec.weights.manual is not None and not override:
+        raise _manual_error(spec.id, spec.weights.manual)
+    tried = "; ".join(f"{r.source}: {why}" for r, why in failures)
+    raise WeightsError(f"weights for '{spec.id}' are not available ({tried}); "
+                       + _way_out(spec.id, any(r.member for r, _ in failures)))
 
 
 def is_cached(spec: ModelSpec, override: str | None = None) -> bool:
-    """Whether the weights are on this machine already (no network)."""
-    ref = weights_ref(spec, override)
-    if ref is None:
+    """Whether the weights are on this machine already (no network, no package code run)."""
+    try:
+        refs = candidate_refs(spec, override)
+    except WeightsError:
         return False
-    if ref.scheme == "file":
-        return Path(ref.source).expanduser().is_file()
-    if ref.scheme == "pkg":
+    for ref in refs:
         try:
-            _fetch_pkg(ref, spec.id)
-            return True
+            if ref.scheme == "file":
+                hit = Path(ref.source).expanduser().is_file()
+            elif ref.scheme == "pkg":
+                hit = _pkg_cached(ref)
+            elif ref.scheme == "hf":
+                hit = _hf_cached(ref)
+            elif ref.member:
+                hit = archives.member_path(members_dir(ref.source), ref.member).is_file()
+            else:
+                hit = _url_cache_path(ref.source).is_file()
         except WeightsError:
-            return False
-    if ref.scheme == "hf":
-        from huggingface_hub import try_to_load_from_cache
-
-        repo, filename, revision = _parse_hf(ref.source)
-        hit = try_to_load_from_cache(repo_id=repo, filename=filename, revision=revision)
-        return isinstance(hit, str)
-    dest = _url_cache_path(ref.source)
-    return (dest.parent / "members" / ref.member).exists() if ref.member else dest.exists()
+            hit = False
+        if hit:
+            return True
+    return False
 
 
 def load_state_dict(path: Path | str) -> dict[str, Any]:
@@ -339,3 +528,33 @@ def strip_prefix(state: dict[str, Any], prefix: str) -> dict[str, Any]:
     if not any(k.startswith(prefix) for k in state):
         return state
     return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+def check_shapes(state: dict[str, Any], expected: dict[str, Any], spec_id: str, path: Path | str) -> None:
+    """WeightsError (one line) when a tensor's shape differs from the network's tensor of the same name."""
+    wrong = [(k, tuple(v.shape), tuple(expected[k].shape)) for k, v in state.items()
+             if k in expected and hasattr(v, "shape") and tuple(v.shape) != tuple(expected[k].shape)]
+    if wrong:
+        k, got, want = wrong[0]
+        raise WeightsError(f"weights {path} do not fit '{spec_id}': {len(wrong)} tensors have the wrong shape "
+                           f"(e.g. {k}: {list(got)} instead of {list(want)}); is this the right checkpoint?")
+
+
+def describe(spec: ModelSpec) -> dict[str, Any]:
+    """What `metazoo info` shows about a model's weights (no network, no package code run)."""
+    try:
+        refs = candidate_refs(spec)
+        error = None
+    except WeightsError as e:
+        refs, error = [], str(e)
+    first = refs[0] if refs else None
+    return {
+        **spec.weights.model_dump(),
+        "source": first.source if first else None,
+        "origin": first.origin if first else None,
+        "member": first.member if first else spec.weights.member,
+        "tried_after": [r.source for r in refs[1:]],
+        "cached": is_cached(spec),
+        "lock": lockfile.entries_for(cache_dir(), spec.id),
+        "error": error,
+    }

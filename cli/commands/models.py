@@ -1,4 +1,4 @@
-"""Registry commands: list, info, plugins, fetch, activations."""
+"""Registry commands: list, info, plugins, fetch, export, push, activations."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -42,7 +42,6 @@ def _info(model: str = typer.Argument(..., help="model id"),
     from metazoo_core.plugins import get_spec
 
     spec = get_spec(model)
-    ref = weights.weights_ref(spec)
     info = {
         "id": spec.id,
         "family": spec.family,
@@ -54,12 +53,7 @@ def _info(model: str = typer.Argument(..., help="model id"),
         "normalization": spec.normalization.model_dump() if spec.normalization else None,
         "classifier": spec.classifier,
         "stages": [{"name": s.name, "shape": s.shape, "n_features": s.n_features, "relu": s.relu} for s in spec.stages],
-        "weights": {
-            **spec.weights.model_dump(),
-            "source": ref.source if ref else None,
-            "origin": ref.origin if ref else None,
-            "cached": weights.is_cached(spec) if ref else False,
-        },
+        "weights": weights.describe(spec),
         "provenance": spec.provenance.model_dump(exclude_none=True),
         "metamer": spec.metamer.model_dump(),
     }
@@ -76,11 +70,15 @@ def _info(model: str = typer.Argument(..., help="model id"),
     out.print(f"normalisation {info['normalization'] or 'none'}")
     w = info["weights"]
     out.print(f"weights {w['source'] or 'none'} ({'cached' if w['cached'] else 'not cached'}"
-              + (f", member {w['member']}" if w["member"] else "") + ")")
+              + (f", member {w['member']}" if w["member"] else "") + ")", highlight=False, markup=False)
+    for extra in w["tried_after"]:
+        out.print(f"  then {extra}", highlight=False, markup=False)
     if w["manual"]:
-        out.print(f"  by hand: {w['manual']['file']} from {w['manual']['where']}", highlight=False, markup=False)
-    for note in w["unverified"]:
-        out.print(f"  unverified: {note}", highlight=False, markup=False)
+        out.print(f"  manual download: '{w['manual']['file']}' from {w['manual']['where']}", highlight=False, markup=False)
+    for src, entry in w["lock"].items():
+        out.print(f"  locked sha256 {entry['sha256']} ({src}, recorded {entry['recorded']})", highlight=False, markup=False)
+    for item in w["unverified"]:
+        out.print(f"  unverified: {item}", highlight=False, markup=False)
     prov = spec.provenance
     if prov.table:
         out.print(f"provenance {prov.table}, row '{prov.row}': top-1 {prov.top1}, top-5 {prov.top5}")
@@ -113,23 +111,79 @@ def _plugins(as_json: bool = typer.Option(False, "--json")) -> None:
         out.print(f"{r['name']} ({r['source']}): families {families}{extra} — {status}", highlight=False, markup=False)
 
 
-def _fetch(models: list[str] = typer.Argument(..., help="model ids")) -> None:
-    """Download (or locate) the weights of each model into the local cache."""
-    from metazoo_core import weights
+def _fetch(
+    models: Optional[list[str]] = typer.Argument(None, help="model ids"),
+    archive: Optional[Path] = typer.Option(None, "--archive", help="a local copy of a checkpoint archive (.tar): "
+                                           "extract every member the registry names, no network"),
+    relock: bool = typer.Option(False, "--relock", help="accept the current files: record their sha256 afresh"),
+) -> None:
+    """Download (or locate) the weights of each model into the local cache, checked against the lockfile."""
+    from metazoo_core import lockfile, weights
     from metazoo_core.errors import MetazooError
     from metazoo_core.plugins import get_spec
 
+    if not models and archive is None:
+        problem("name model ids to fetch, or --archive PATH with a downloaded checkpoint archive")
+        raise typer.Exit(2)
     failed = 0
-    for model in models:
+    if archive is not None:
+        try:
+            for url, members in weights.import_archive(archive).items():
+                out.print(f"{archive}: {len(members)} members for {url}", highlight=False, markup=False)
+        except MetazooError as e:
+            problem(str(e))
+            failed += 1
+    for model in models or []:
         try:
             spec = get_spec(model)
+            if relock:
+                lockfile.forget(weights.cache_dir(), spec.id)
             path, ref = weights.resolve(spec)
-            out.print(f"{model}: {path} (sha256 {weights.sha256_file(path)[:16]}…)", highlight=False)
+            out.print(f"{model}: {path} (sha256 {weights.sha256_file(path)[:16]}…)", highlight=False, markup=False)
         except MetazooError as e:
             problem(str(e))
             failed += 1
     if failed:
         raise typer.Exit(2)
+
+
+def _export(
+    model: str = typer.Argument(..., help="model id"),
+    out_dir: Path = typer.Option(..., "--out", "-o", help="folder to write (model.safetensors, config.json, README.md)"),
+    weights_path: Optional[str] = typer.Option(None, "--weights", help="checkpoint overriding the registry's"),
+) -> None:
+    """Write a Hugging Face model-repo folder for MODEL: converted weights, registry entry and model card."""
+    from metazoo_core.fileio import check_writable
+    from metazoo_core.hubexport import export_model
+    from metazoo_core.plugins import get_spec
+
+    spec = get_spec(model)
+    check_writable(out_dir)
+    result = export_model(spec, out_dir, weights_path)
+    out.print(f"{model}: exported to {out_dir} (model.safetensors sha256 {result.sha256[:16]}…; original "
+              f"{result.original_source})", highlight=False, markup=False)
+
+
+def _push(
+    model: str = typer.Argument(..., help="model id"),
+    repo: str = typer.Option(..., "--repo", help="Hub repo ORG/NAME (use ORG/MODEL_ID for METAZOO_HUB_MIRROR=ORG)"),
+    folder: Optional[Path] = typer.Option(None, "--from", help="an existing `metazoo export` folder"),
+    private: bool = typer.Option(False, "--private", help="create the repo as private"),
+) -> None:
+    """Upload MODEL's export to the Hugging Face Hub (exporting it first unless --from is given)."""
+    import tempfile
+
+    from metazoo_core.hubexport import export_model, push_folder
+    from metazoo_core.plugins import get_spec
+
+    spec = get_spec(model)
+    if folder is not None:
+        url = push_folder(folder, repo, private)
+    else:
+        with tempfile.TemporaryDirectory(prefix="metazoo-export-") as tmp:
+            export_model(spec, Path(tmp))
+            url = push_folder(Path(tmp), repo, private)
+    out.print(f"{model}: pushed to {repo} ({url})", highlight=False, markup=False)
 
 
 def _activations(
@@ -172,4 +226,6 @@ def register(app: typer.Typer) -> None:
     app.command("info")(_info)
     app.command("plugins")(_plugins)
     app.command("fetch")(_fetch)
+    app.command("export")(_export)
+    app.command("push")(_push)
     app.command("activations")(_activations)

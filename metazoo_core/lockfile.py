@@ -1,0 +1,88 @@
+"""The weights lockfile: the sha256 of every checkpoint file metazoo has loaded, recorded at first use.
+
+One JSON file next to the cache (`$METAZOO_CACHE/weights.lock.json`), keyed by model id and source:
+`{model: {source: {"sha256": hex, "size": bytes, "recorded": ISO time}}}`. Every later load of the same
+model from the same source checks the file against it, so a checkpoint that changed on disk (or upstream, behind
+an unchanged URL) gives one clear line instead of silently different results. Files given with `--weights PATH`
+are the user's own and are not locked.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .errors import WeightsError
+from .fileio import write_json
+
+LOCK_NAME = "weights.lock.json"
+
+
+def lock_path(cache: Path) -> Path:
+    return cache / LOCK_NAME
+
+
+def read_lock(cache: Path) -> dict[str, dict[str, Any]]:
+    """The lockfile's entries ({} when there is none); WeightsError when it is not valid JSON."""
+    path = lock_path(cache)
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise WeightsError(f"weights lockfile {path} is unreadable ({e.__class__.__name__}); "
+                           "delete it to record the checkpoints afresh") from None
+    if not isinstance(data, dict):
+        raise WeightsError(f"weights lockfile {path} is not a JSON object; delete it to record afresh")
+    return data
+
+
+def check_or_record(cache: Path, model: str, source: str, sha256: str, size: int) -> dict[str, Any]:
+    """Compare a loaded file with the lockfile; record it when the model (from this source) is new.
+
+    Raises WeightsError (one line: model, source, both hashes, the way out) when the file changed.
+    """
+    from filelock import FileLock
+
+    cache.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(lock_path(cache)) + ".lock"):
+        data = read_lock(cache)
+        by_source = data.setdefault(model, {})
+        entry = by_source.get(source)
+        if entry:
+            if entry.get("sha256") != sha256:
+                raise WeightsError(
+                    f"weights of '{model}' from {source} changed since first use (sha256 was "
+                    f"{str(entry.get('sha256'))[:16]}…, now {sha256[:16]}…); if the new file is intended run "
+                    f"`metazoo fetch {model} --relock`, else delete it from the cache and fetch again")
+            return entry
+        entry = {"sha256": sha256, "size": size,
+                 "recorded": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        by_source[source] = entry
+        write_json(lock_path(cache), data)
+        return entry
+
+
+def forget(cache: Path, model: str) -> bool:
+    """Drop `model` from the lockfile (the next load records it afresh); True when it was there."""
+    from filelock import FileLock
+
+    if not lock_path(cache).is_file():
+        return False
+    with FileLock(str(lock_path(cache)) + ".lock"):
+        data = read_lock(cache)
+        if data.pop(model, None) is None:
+            return False
+        write_json(lock_path(cache), data)
+        return True
+
+
+def entries_for(cache: Path, model: str) -> dict[str, dict[str, Any]]:
+    """{source: entry} recorded for `model` ({} when none or unreadable: used by `metazoo info`)."""
+    try:
+        found = read_lock(cache).get(model)
+    except WeightsError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
