@@ -110,5 +110,6 @@ def tar_member_names(archive: Path) -> list[str]:
         with tarfile.open(archive, mode="r:*") as tar:
             return [str(PurePosixPath(i.name)) for i in tar.getmembers() if i.isfile()]
     except (tarfile.TarError, EOFError, OSError) as e:
-        raise WeightsError(f"{archive} is not a readable tar archive ({' '.join(str(e).split())[:160]})") from None
+        raise WeightsError(f"{archive} is not a readable tar archive: damaged or truncated "
+                           f"({' '.join(str(e).split())[:160]}); download it again") from None
 

@@ -1,12 +1,12 @@
 """Resumable downloads of large files over HTTP(S), with a progress bar and no partial file under a final name.
 
-The transfer itself is huggingface_hub's `http_get` (the helper behind `hf_hub_download`): it streams through
-huggingface_hub's shared HTTP client, draws a tqdm progress bar with size and rate, and when a connection drops
-mid-transfer it asks for the remaining bytes only (an HTTP `Range` request) instead of starting again. Around it
-this module adds what a multi-gigabyte archive needs (docs/architecture.md, "Downloads"):
+Requests go through huggingface_hub's shared HTTP client (`get_session`: its user agent, proxies and the
+HF_HUB_OFFLINE guard) and its tqdm progress bar (size and rate; HF_HUB_DISABLE_PROGRESS_BARS hides it). The
+transfer loop is ours, for what a multi-gigabyte archive needs (docs/architecture.md, "Downloads"):
 
 - one quick reachability check (a HEAD request, no retries), so an unreachable host fails at once;
-- `DEST.incomplete` next to the destination: a transfer interrupted in an earlier run resumes from its size;
+- bytes written as they arrive to `DEST.incomplete`; a dropped connection, or a run interrupted earlier,
+  resumes from that file's size with an HTTP `Range` request instead of starting again;
 - a per-destination file lock, so two processes on one machine download a file once;
 - size, sha256 and torch-hub hash-prefix checks before the final rename (a bad file is deleted, never kept).
 """
@@ -21,6 +21,7 @@ from urllib.parse import urlparse
 from .errors import WeightsError
 
 CONNECT_TIMEOUT_S = 10.0
+MAX_STALLED_TRIES = 3
 _TORCH_HUB_HASH = re.compile(r"-([a-f0-9]{8,64})\.[A-Za-z.]+$")
 _TORCH_HUB_HOSTS = {"download.pytorch.org"}
 
@@ -107,22 +108,46 @@ def _probe(url: str) -> tuple[str, int | None]:
 
 
 def _transfer(url: str, shown_url: str, part: Path, size: int | None, label: str) -> None:
-    """Append the missing bytes of `url` to `part` (Range from its current size); check the final size."""
-    from huggingface_hub.file_download import http_get
+    """Append the missing bytes of `url` to `part`, asking with `Range: bytes=N-` from its current size.
 
-    have = part.stat().st_size if part.is_file() else 0
-    if size is not None and have > size:  # not a prefix of this file: start again
+    A connection that drops mid-transfer is retried (from the new size) as long as each try brings new bytes, at
+    most MAX_STALLED_TRIES times in a row without progress. A server that ignores Range (answers 200) restarts the
+    file. Raises WeightsError when the file stays short.
+    """
+    import httpx2
+    from huggingface_hub.utils import get_session, tqdm
+
+    if size is not None and part.is_file() and part.stat().st_size > size:  # not a prefix of this file
         part.unlink()
-        have = 0
-    try:
-        with open(part, "ab") as f:
-            http_get(url, f, resume_size=have, expected_size=size, displayed_filename=label)
-    except Exception as e:  # the helper raises transport, status and consistency errors of several kinds
-        got = part.stat().st_size if part.is_file() else 0
-        raise WeightsError(f"download of {shown_url} stopped at {got} of {size if size is not None else '?'} bytes "
-                           f"({_short(e)}); run the command again to resume") from None
-    if size is not None and part.stat().st_size != size:
-        raise WeightsError(f"download of {shown_url} is short ({part.stat().st_size} of {size} bytes); "
+    stalled, last_error = 0, ""
+    have = part.stat().st_size if part.is_file() else 0
+    with tqdm(total=size, initial=have, unit="B", unit_scale=True, unit_divisor=1024, desc=label) as bar:
+        while size is None or have < size:
+            headers = {"Range": f"bytes={have}-"} if have else {}
+            before = have
+            try:
+                with get_session().stream("GET", url, headers=headers, follow_redirects=True,
+                                          timeout=httpx2.Timeout(CONNECT_TIMEOUT_S, read=60.0)) as r:
+                    if r.status_code not in (200, 206):
+                        raise WeightsError(f"download of {shown_url} failed: HTTP {r.status_code}")
+                    mode = "ab" if r.status_code == 206 else "wb"
+                    if mode == "wb" and have:
+                        bar.update(-have)
+                        have = 0
+                    with open(part, mode) as f:
+                        for chunk in r.iter_bytes():
+                            f.write(chunk)
+                            have += len(chunk)
+                            bar.update(len(chunk))
+                if size is None:
+                    break
+            except httpx2.TransportError as e:
+                last_error = _short(e)
+            stalled = stalled + 1 if have == before else 0
+            if stalled >= MAX_STALLED_TRIES:
+                break
+    if size is not None and have != size:
+        raise WeightsError(f"download of {shown_url} stopped at {have} of {size} bytes ({last_error or 'short'}); "
                            "run the command again to resume")
 
 

@@ -7,7 +7,8 @@ bytes and closes the connection (an interrupted transfer). Every GET is counted 
 (or None) recorded in `ranges`.
 
 Upload routes, the ones huggingface_hub's `create_repo` / `upload_folder` (`create_commit`) call:
-POST /api/repos/create, POST /api/models/{org}/{repo}/preupload/{revision} (every file is answered
+POST /api/repos/create, POST /api/validate-yaml (the README's front matter must parse),
+POST /api/models/{org}/{repo}/preupload/{revision} (every file is answered
 `uploadMode: regular`, so contents travel base64-encoded inside the commit), and
 POST /api/models/{org}/{repo}/commit/{revision} (NDJSON: a header line, then one `file` line per file).
 Committed files become downloadable at once. Only 127.0.0.1 is used.
@@ -141,6 +142,9 @@ def _handler(state: HubState):
                 state.repos.add(repo)
                 self._send(200, json.dumps({"url": f"{state.url}/{repo}", "name": repo}).encode())
                 return
+            if path == "/api/validate-yaml":  # upload_folder checks a README's front matter here first
+                self._send(*_validate_card(raw))
+                return
             m = re.fullmatch(r"/api/models/([^/]+/[^/]+)/(preupload|commit)/([^/]+)", path)
             if not m or m.group(1) not in state.repos:
                 self._send(404, b'{"error": "Repository not found"}', X_Error_Code="RepoNotFound")
@@ -179,6 +183,21 @@ def _handler(state: HubState):
                                         "commitOid": COMMIT}).encode())
 
     return Handler
+
+
+def _validate_card(raw: bytes) -> tuple[int, bytes]:
+    """(status, body) for POST /api/validate-yaml: the README's front matter must parse to a mapping."""
+    import yaml
+
+    try:
+        content = json.loads(raw)["content"]
+        parts = content.split("---\n")
+        meta = yaml.safe_load(parts[1]) if content.startswith("---\n") and len(parts) >= 3 else None
+        if not isinstance(meta, dict):
+            raise ValueError("no YAML front matter")
+    except (ValueError, KeyError, TypeError, yaml.YAMLError) as e:
+        return 400, json.dumps({"errors": [{"message": str(e)}], "warnings": []}).encode()
+    return 200, json.dumps({"errors": [], "warnings": []}).encode()
 
 
 @contextmanager

