@@ -28,7 +28,8 @@ def safe_member_name(member: str) -> PurePosixPath:
     """
     text = str(member)
     if not text or "\x00" in text or "\\" in text or (len(text) > 1 and text[1] == ":"):
-        raise WeightsError(f"archive member '{member}' is not a plain relative file name; name a file inside the archive")
+        raise WeightsError(f"archive member '{member}' is not a plain relative file name; "
+                           "name a file inside the archive")
     path = PurePosixPath(text)
     if path.is_absolute() or ".." in path.parts:
         raise WeightsError(f"archive member '{member}' points outside the archive (absolute or '..'); "

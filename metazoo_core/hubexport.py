@@ -102,7 +102,8 @@ def push_folder(folder: Path, repo: str, private: bool = False) -> str:
         raise WeightsError(f"--repo '{repo}' must be ORG/NAME")
     missing = [n for n in (MIRROR_FILE, "config.json", "README.md") if not (folder / n).is_file()]
     if missing:
-        raise WeightsError(f"{folder} is not a metazoo export (missing {', '.join(missing)}); run `metazoo export` first")
+        raise WeightsError(f"{folder} is not a metazoo export (missing {', '.join(missing)}); "
+                           "run `metazoo export` first")
     api = HfApi()
     try:
         api.create_repo(repo, private=private, exist_ok=True)

@@ -232,7 +232,8 @@ def parse_specs(entries: Any, origin: str) -> list[ModelSpec]:
     for i, raw in enumerate(entries):
         name = raw.get("id", f"#{i}") if isinstance(raw, dict) else f"#{i}"
         if not isinstance(raw, dict):
-            raise RegistryError(f"{origin}: entry {name} is not a mapping; each entry needs id, family, modality, input, stages")
+            raise RegistryError(f"{origin}: entry {name} is not a mapping; "
+                                "each entry needs id, family, modality, input, stages")
         try:
             specs.append(ModelSpec.model_validate(raw))
         except ValidationError as e:
@@ -267,7 +268,8 @@ def load_registry(path: Path | str = DEFAULT_REGISTRY) -> RegistryFile:
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
-        raise RegistryError(f"{path}:{where}: malformed YAML ({getattr(e, 'problem', e)}); fix the syntax and retry") from None
+        raise RegistryError(f"{path}:{where}: malformed YAML ({getattr(e, 'problem', e)}); "
+                            "fix the syntax and retry") from None
     if not isinstance(data, dict) or "models" not in data:
         raise RegistryError(f"{path}: expected a mapping with a 'models:' list at the top level")
     archives = parse_archives(data.get("archives") or {}, str(path))

@@ -65,14 +65,17 @@ def user_overrides() -> dict[str, dict[str, Any]]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except UnicodeDecodeError:
-        raise WeightsError(f"weights config {path} is not UTF-8 text; save it as UTF-8 or unset {USER_CONFIG_ENV}") from None
+        raise WeightsError(f"weights config {path} is not UTF-8 text; "
+                           f"save it as UTF-8 or unset {USER_CONFIG_ENV}") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
-        raise WeightsError(f"weights config {path}:{where}: malformed YAML ({getattr(e, 'problem', None) or 'syntax'}); "
+        problem = getattr(e, "problem", None) or "syntax"
+        raise WeightsError(f"weights config {path}:{where}: malformed YAML ({problem}); "
                            f"fix it or unset {USER_CONFIG_ENV}") from None
     except OSError as e:
-        raise WeightsError(f"cannot read weights config {path}: {e.strerror}; fix it or unset {USER_CONFIG_ENV}") from None
+        raise WeightsError(f"cannot read weights config {path}: {e.strerror}; "
+                           f"fix it or unset {USER_CONFIG_ENV}") from None
     if not isinstance(data, dict):
         raise WeightsError(f"weights config {path} must map model ids to sources")
     out = {}
@@ -142,7 +145,7 @@ def registry_refs(spec: ModelSpec) -> list[WeightsRef]:
 
 
 def candidate_refs(spec: ModelSpec, override: str | None = None) -> list[WeightsRef]:
-    """Every source to try, in order: the --weights override alone, else the user's config alone, else the registry's."""
+    """Every source to try, in order: the --weights override alone, else the user's config, else the registry's."""
     if override:
         return [WeightsRef(source=str(override), origin="override")]
     user = user_overrides().get(spec.id)
@@ -203,7 +206,7 @@ def _fetch_hf(ref: WeightsRef, spec_id: str) -> Path:
 
     repo, filename, revision = _parse_hf(ref.source)
     last: Exception | None = None
-    for attempt in range(2):  # one retry: an interrupted transfer resumes from huggingface_hub's .incomplete file
+    for _attempt in range(2):  # one retry: an interrupted transfer resumes from huggingface_hub's .incomplete file
         try:
             path = Path(hf_hub_download(repo_id=repo, filename=filename, revision=revision))
             break
@@ -440,7 +443,8 @@ def resolve(spec: ModelSpec, override: str | None = None, download: bool = True,
             continue
         except WeightsError as e:
             text = str(e)
-            raise WeightsError(text if spec.id in text else f"weights for '{spec.id}' from {ref.source}: {text}") from None
+            raise WeightsError(text if spec.id in text
+                               else f"weights for '{spec.id}' from {ref.source}: {text}") from None
         if lock and ref.origin != "override":
             lockfile.check_or_record(cache_dir(), spec.id, ref.source, sha256_file(path), path.stat().st_size)
         return path, ref

@@ -1,9 +1,16 @@
 """Checkpoint resolution against a loopback Hub / file server, integrity checks and safe loading."""
 import hashlib
+import io
+import json
 import os
+import socket
+import tarfile
+import time
+from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from safetensors.torch import save as st_save
 
 from hubserver import serve_hub
@@ -21,8 +28,6 @@ def _hub_env(state, tmp_path):
 
 
 def _write_config(tmp_path, mapping: dict) -> None:
-    import yaml
-
     (tmp_path / "weights.yaml").write_text(yaml.safe_dump(mapping))
 
 
@@ -78,10 +83,12 @@ def test_url_source_checks_sha_and_retries(tmp_path, monkeypatch):
     with serve_hub({}, plain={"w.safetensors": body, "bad.safetensors": body},
                    truncate_first={"w.safetensors"}) as host:
         monkeypatch.setenv("METAZOO_WEIGHTS_CONFIG", str(tmp_path / "w.yaml"))
-        (tmp_path / "w.yaml").write_text(f"efficientnet_lite0: {{source: '{host.url}/files/w.safetensors', sha256: {sha}}}\n")
+        (tmp_path / "w.yaml").write_text(yaml.safe_dump(
+            {"efficientnet_lite0": {"source": f"{host.url}/files/w.safetensors", "sha256": sha}}))
         path, ref = weights.resolve(spec)
         assert weights.sha256_file(path) == sha and host.gets["w.safetensors"] == 2
-        (tmp_path / "w.yaml").write_text(f"efficientnet_lite0: {{source: '{host.url}/files/bad.safetensors', sha256: '{'1' * 64}'}}\n")
+        (tmp_path / "w.yaml").write_text(yaml.safe_dump(
+            {"efficientnet_lite0": {"source": f"{host.url}/files/bad.safetensors", "sha256": "1" * 64}}))
         with pytest.raises(WeightsError, match="sha256 mismatch"):
             weights.resolve(spec)
         assert not weights._url_cache_path(f"{host.url}/files/bad.safetensors").exists()
@@ -92,7 +99,8 @@ def test_missing_weights_offline_names_the_ways_out(cli, tmp_path):
     assert r.returncode != 0
     line = r.stderr.strip()
     assert len(line.splitlines()) == 1
-    assert "resnet50" in line and "hf://timm/resnet50.tv_in1k" in line and "--weights" in line and "metazoo fetch" in line
+    for needle in ("resnet50", "hf://timm/resnet50.tv_in1k", "--weights", "metazoo fetch"):
+        assert needle in line
 
 
 def test_pickle_that_needs_code_is_refused(tmp_path):
@@ -127,8 +135,6 @@ def test_unreadable_weights_file_is_one_line(cli, tmp_path):
 
 
 def _mini_registry(tmp_path, weights: dict, archives: dict | None = None):
-    import yaml
-
     entry = {"id": "tiny", "family": "efficientnet", "modality": "vision",
              "input": {"shape": [3, 8, 8], "range": [0, 1]}, "stages": [{"name": "final", "shape": [4]}],
              "weights": weights}
@@ -160,15 +166,6 @@ def test_registry_unknown_archive_is_one_line(cli, tmp_path):
 
 
 # --- archives, resumable downloads, lockfile, failures (issue: real checkpoints) -------------------------------
-
-import io  # noqa: E402
-import json  # noqa: E402
-import socket  # noqa: E402
-import tarfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import yaml  # noqa: E402
 
 SYN = ["syn_a", "syn_b", "syn_c"]
 SYN_STAGES = [{"name": "stem", "shape": [24, 32, 32]}, {"name": "blocks_1", "shape": [24, 16, 16]},

@@ -74,9 +74,11 @@ def _info(model: str = typer.Argument(..., help="model id"),
     for extra in w["tried_after"]:
         out.print(f"  then {extra}", highlight=False, markup=False)
     if w["manual"]:
-        out.print(f"  manual download: '{w['manual']['file']}' from {w['manual']['where']}", highlight=False, markup=False)
+        out.print(f"  manual download: '{w['manual']['file']}' from {w['manual']['where']}",
+                  highlight=False, markup=False)
     for src, entry in w["lock"].items():
-        out.print(f"  locked sha256 {entry['sha256']} ({src}, recorded {entry['recorded']})", highlight=False, markup=False)
+        out.print(f"  locked sha256 {entry['sha256']} ({src}, recorded {entry['recorded']})",
+                  highlight=False, markup=False)
     for item in w["unverified"]:
         out.print(f"  unverified: {item}", highlight=False, markup=False)
     prov = spec.provenance
@@ -149,7 +151,8 @@ def _fetch(
 
 def _export(
     model: str = typer.Argument(..., help="model id"),
-    out_dir: Path = typer.Option(..., "--out", "-o", help="folder to write (model.safetensors, config.json, README.md)"),
+    out_dir: Path = typer.Option(..., "--out", "-o",
+                                 help="folder to write (model.safetensors, config.json, README.md)"),
     weights_path: Optional[str] = typer.Option(None, "--weights", help="checkpoint overriding the registry's"),
 ) -> None:
     """Write a Hugging Face model-repo folder for MODEL: converted weights, registry entry and model card."""
