@@ -188,7 +188,7 @@ class ModelSpec(_Strict):
         )
 
     def weights_free(self, names: Iterable[str]) -> bool:
-        """Whether every stage in `names` (the implicit input_after_preproc included) is reached by no learned weight."""
+        """Whether every stage in `names` (input_after_preproc included) is reached by no learned weight."""
         return all(n == IMPLICIT_STAGE or not self.stage(n).needs_weights for n in names)
 
     def readout_free(self, names: Iterable[str]) -> bool:
