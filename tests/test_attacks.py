@@ -14,7 +14,7 @@ from metazoo_core.robustness.attacks import (check_eps, check_norm, feature_adve
                                              noise_images, pgd, project_l1, untargeted)
 from metazoo_core.robustness.snr import snr_db, waveform_snr_db
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread")  # per test, not at import (other files keep theirs)
 
 
 def small_cnn(seed: int = 0, classes: int = 10) -> nn.Module:

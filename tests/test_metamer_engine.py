@@ -147,10 +147,11 @@ def test_input_clamp_has_the_study_s_subgradient_at_the_bounds():
     assert g.tolist() == [0.0, 1.0, 1.0, 1.0, 0.0]
 
 
-def test_skipping_the_in_graph_clamp_changes_nothing_for_in_range_inputs(random_model, images):
+def test_skipping_the_in_graph_clamp_changes_nothing_for_in_range_inputs(random_model, images, one_thread):
     """`in_range=True` (what the engine passes once it has clamped x) gives the same stage and input gradient as
     the model's own call on an in-range input (with pixels at exactly 0 and 1); out of range the in-graph clamp
-    is what differs."""
+    is what differs. Bit-identical on one thread; at 2 threads oneDNN's summation order moves the input gradient
+    by up to 2.3e-5 between the two calls (measured), so the test sets one thread itself."""
     x = images[0].tensor[None].clone()
     x[..., :8, :8], x[..., -8:, -8:] = 0.0, 1.0
     out = {}

@@ -14,7 +14,7 @@ from metazoo_core.robustness.data import LabelledSet, class_folders, class_label
 from metazoo_core.robustness.training import (Perturbation, TrainConfig, Trainee, accuracy, epoch_order,
                                               read_checkpoint, robust_accuracy, study_perturbation, train)
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_thread")  # per test, not at import (other files keep theirs)
 
 
 def oriented_bars(n: int, seed: int, size: int = 16) -> LabelledSet:

@@ -38,20 +38,26 @@ def box_sum(x: Tensor, size: int) -> Tensor:
 
 
 def window_sums(x: Tensor, sizes: tuple[int, ...]) -> list[Tensor]:
-    """Σ of x over odd size × size windows centred on each pixel (zero outside), one map per size.
+    """Σ of x ≥ 0 over odd size × size windows centred on each pixel (zero outside), one map per size, float64.
 
-    Integral image in float64: exact up to rounding, and cheap for the large S1 windows (up to 37 px).
+    Windows grow one ring at a time (size 2k+1 = size 2k−1 plus its border: two rows of 2k+1 px and two columns of
+    2k−1 px), so each sum adds only the pixels of its own window: all-zero windows give exactly 0 and the rounding
+    error is relative to the window's own sum (an integral image's error is relative to the whole image's sum).
     """
     h, w = x.shape[-2:]
-    r = max(sizes) // 2
-    s = F.pad(x.double(), (r + 1, r, r + 1, r)).cumsum(-2).cumsum(-1)
-    out = []
-    for size in sizes:
-        a, b = r - size // 2, r + size // 2 + 1  # window rows [i + a, i + b) of the padded map, offset by the extra 1
-        box = (s[..., b:b + h, b:b + w] - s[..., a:a + h, b:b + w]
-               - s[..., b:b + h, a:a + w] + s[..., a:a + h, a:a + w])
-        out.append(box.to(x.dtype))
-    return out
+    big = max(sizes) // 2
+    p = F.pad(x.double(), (big, big, big, big))
+    rows = p[..., :, big:big + w]        # horizontal segments of 2k+1 px, on every padded row (k = 0)
+    cols = p[..., big:big + h, :]        # vertical segments of 2k−1 px, on every padded column (k = 1)
+    win = p[..., big:big + h, big:big + w]
+    out = {1: win}
+    for k in range(1, big + 1):
+        rows = rows + p[..., :, big - k:big - k + w] + p[..., :, big + k:big + k + w]
+        win = (win + rows[..., big - k:big - k + h, :] + rows[..., big + k:big + k + h, :]
+               + cols[..., :, big - k:big - k + w] + cols[..., :, big + k:big + k + w])
+        cols = cols + p[..., big - k:big - k + h, :] + p[..., big + k:big + k + h, :]
+        out[2 * k + 1] = win
+    return [out[s] for s in sizes]
 
 
 def _fft_size(n: int) -> int:
@@ -71,9 +77,19 @@ class S1(nn.Module):
 
     Per scale: |conv(img, gabor)| ('same' cross-correlation, zero padding size//2), a border of width size//2 set
     to 0, divided by the local image norm sqrt(relu(Σ_window img²) + 1e-10) over the same size × size window.
-    The 64 correlations are computed at once in the Fourier domain (equal to direct convolution to float32
-    rounding; tests compare the two).
+    By Cauchy–Schwarz (unit-norm kernels) every response lies in [0, 1].
+
+    Numerics (docs/fidelity.md, "HMAX S1"): the 64 correlations are computed at once in the Fourier domain in
+    float64, and the window energies by exact-support window sums (`window_sums`), so a response equals a float64
+    direct convolution to ~1e-9 relative, dark regions included. The Fourier domain's rounding error is relative to
+    the whole image's norm, not the window's, so windows whose norm is below `DARK` × the image's L2 norm (black
+    up to rounding; the direct convolution gives 0/1e-5 = 0 on an all-zero window) are set to 0. In float32 that
+    rounding noise (~2e-4 for pixels up to 255) divided by sqrt(1e-10) gave responses up to ~19 on black regions.
+    Output dtype = input dtype.
     """
+
+    DARK = 1e-9
+    """Windows with local norm ≤ DARK · ‖img‖₂ (per example) respond 0: below the float64 FFT's rounding noise."""
 
     def __init__(self):
         super().__init__()
@@ -109,13 +125,17 @@ class S1(nn.Module):
 
     def forward(self, img: Tensor) -> Tensor:
         h, w = img.shape[-2:]
-        norms = torch.stack(window_sums(img[:, 0] * img[:, 0], layout.S1_SIZES), 1)  # (B, 16, H, W)
-        norms = torch.sqrt(F.relu(norms) + 1e-10).repeat_interleave(4, dim=1)
-        border = torch.zeros(len(layout.S1_SIZES), h, w, dtype=img.dtype, device=img.device)
+        x = img.double()
+        energy = torch.stack(window_sums(x[:, 0] * x[:, 0], layout.S1_SIZES), 1)  # (B, 16, H, W)
+        energy = energy.repeat_interleave(4, dim=1)
+        border = torch.zeros(len(layout.S1_SIZES), h, w, dtype=torch.bool, device=img.device)
         for i, size in enumerate(layout.S1_SIZES):
             r = size // 2
-            border[i, r:h - r, r:w - r] = 1
-        return self.correlations(img).abs() * border.repeat_interleave(4, dim=0) / norms
+            border[i, r:h - r, r:w - r] = True
+        total = x.flatten(1).pow(2).sum(1)[:, None, None, None]  # (B, 1, 1, 1): ‖img‖₂²
+        live = border.repeat_interleave(4, dim=0) & (energy > (self.DARK ** 2) * total)
+        resp = self.correlations(x).abs() / torch.sqrt(F.relu(energy) + 1e-10)
+        return torch.where(live, resp, torch.zeros((), dtype=resp.dtype, device=resp.device)).to(img.dtype)
 
 
 class C1(nn.Module):

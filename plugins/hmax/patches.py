@@ -7,7 +7,8 @@ Sources, in order:
 2. Otherwise a patch set built deterministically (seed) with the original HMAX procedure (Serre et al. 2007):
    C1 responses of natural photos (scikit-image's bundled photos, offline), and for each patch scale 400 patches
    (all 4 orientations × p × p) cut at a random photo, C1 band and position. It is cached under the metazoo
-   cache folder (METAZOO_CACHE) so it is built once per machine.
+   cache folder (METAZOO_CACHE) so it is built once per machine and code version: the cache key holds a hash of
+   the source of every module that computes it (`generator_digest`), so a set cut by older code is never reused.
 A study checkpoint also carries the patch set; loading one replaces the patches (see model.convert_checkpoint).
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +30,8 @@ from . import layout
 PATCH_SET_ENV = "METAZOO_HMAX_PATCH_SET"
 SOURCE_PHOTOS = ("astronaut", "camera", "chelsea", "coffee", "rocket", "motorcycle", "grass", "gravel")
 """Bundled scikit-image photos the generated patches are cut from (natural scenes and textures)."""
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
+"""Bumped when the procedure changes (2: S1 fixed on dark regions, which moved every C1 map the patches are cut from)."""
 
 
 def load_mat(path: Path | str) -> list[torch.Tensor]:
@@ -85,6 +88,18 @@ def generate(seed: int = 0, patch_sizes: tuple[int, ...] = layout.DEFAULT_PATCH_
     return out
 
 
+def generator_digest() -> str:
+    """sha256 (16 hex) of the source of the modules that compute a generated patch set, and GENERATOR_VERSION."""
+    from metazoo_core.io import images
+
+    from . import model
+
+    h = hashlib.sha256(str(GENERATOR_VERSION).encode())
+    for module in (images, layout, model, sys.modules[__name__]):
+        h.update(Path(module.__file__).read_bytes())
+    return h.hexdigest()[:16]
+
+
 def _cache_file(key: dict) -> Path:
     from metazoo_core.weights import cache_dir
 
@@ -100,7 +115,7 @@ def generated(seed: int = 0, patch_sizes: tuple[int, ...] = layout.DEFAULT_PATCH
     from metazoo_core.fileio import save_tensors
 
     key = {"seed": seed, "sizes": list(patch_sizes), "n": layout.N_PATCHES, "photos": list(SOURCE_PHOTOS),
-           "image_size": image_size, "version": GENERATOR_VERSION}
+           "image_size": image_size, "version": GENERATOR_VERSION, "code": generator_digest()}
     path = _cache_file(key)
     if path.is_file():
         try:
