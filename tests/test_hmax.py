@@ -109,12 +109,17 @@ def _grey(name: str, size: int = 250) -> torch.Tensor:
 def test_s1_equals_direct_convolution_on_black_regions(case):
     """The Fourier-domain S1 against the definition in float64, on inputs with exactly-black regions (astronaut:
     11 % zero pixels; a coffee crop zero-padded to 188 px: 54 %). By Cauchy–Schwarz (unit-norm kernels) every
-    response lies in [0, 1]; a float32 Fourier S1 gave up to 18.8 on black regions (FFT rounding / sqrt(1e-10))."""
+    response lies in [0, 1]; a float32 Fourier S1 gave up to 18.8 on black regions (FFT rounding / sqrt(1e-10)).
+    The float64 reference is direct convolution at 4 of the 16 scales (smallest, two middle, largest) to stay fast;
+    the range is checked on all 64 channels."""
     s1 = S1()
     img = _grey("astronaut") if case == "astronaut" else F.pad(_grey("coffee")[..., 60:188, 40:168], (30,) * 4)
     assert (img == 0).float().mean() > 0.1
-    out = s1(img)
-    ref = _direct_s1(img, s1)
+    full = s1(img)
+    assert full.dtype == torch.float32 and full.min() >= 0 and full.max() <= 1
+    scales = (0, 5, 10, 15)
+    out = torch.cat([full[:, 4 * i:4 * i + 4] for i in scales], 1)
+    ref = _direct_s1(img, s1, scales)
     assert ref.max() <= 1 + 1e-12
     # 1e-5 relative to each value, plus float32 output rounding (S1 ≤ 1, so 1e-7 absolute)
     torch.testing.assert_close(out.double(), ref, rtol=1e-5, atol=1e-7)
