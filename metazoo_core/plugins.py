@@ -198,14 +198,26 @@ def build_host(extra_plugins: dict[str, Any] | None = None, registry_file=DEFAUL
                       families=families)
 
 
-def register_commands(cli: Any, warn: Callable[[str], None] = print) -> None:
-    """Let every plugin add commands to `cli` (a Typer app) through `metazoo_register_commands`; one that fails is
-    skipped with one warning line."""
-    pm, plugins = discover()
+def _command_name(command: Any) -> str:
+    return command.name or command.callback.__name__.lower().replace("_", "-")
+
+
+def register_commands(cli: Any, warn: Callable[[str], None] = print,
+                      extra_plugins: dict[str, Any] | None = None, use_entry_points: bool = True) -> None:
+    """Let every plugin add commands to `cli` (a Typer app) through `metazoo_register_commands`. A plugin whose hook
+    fails, or whose command takes an existing name, is skipped with one warning line (built-in commands win)."""
+    pm, _ = discover(extra_plugins, use_entry_points)
     for impl in pm.hook.metazoo_register_commands.get_hookimpls():
+        before = list(cli.registered_commands)
+        taken = {_command_name(c) for c in before} | {g.name for g in cli.registered_groups}
         try:
             impl.function(cli=cli)
+            new = cli.registered_commands[len(before):]
+            clash = sorted({_command_name(c) for c in new} & taken)
+            if clash:
+                raise MetazooError(f"command name(s) {', '.join(clash)} already taken")
         except Exception as exc:
+            cli.registered_commands[:] = before
             warn(f"warning: plugin '{impl.plugin_name}' could not add its commands: {_one_line(exc)}")
 
 

@@ -164,3 +164,33 @@ def test_dispatch_is_by_name_with_one_signature():
     assert h.schedule(hmax, "s1", {"name": "hmax_units_code", "iterations": 300}).variant == "code"
     with pytest.raises(MetazooError, match="unknown schedule 'hmax_unit' for family hmax"):
         h.schedule(hmax, "s1", {"name": "hmax_unit"})
+
+
+def test_plugin_command_cannot_take_an_existing_name():
+    import typer
+
+    from metazoo_core.hookspecs import hookimpl
+    from metazoo_core.plugins import register_commands
+
+    class Commands:
+        @hookimpl
+        def metazoo_register_commands(self, cli):
+            @cli.command(name="list")
+            def shadow() -> None:
+                """would replace `metazoo list`"""
+
+            @cli.command()
+            def extra_thing() -> None:
+                """a new command"""
+
+    app = typer.Typer()
+
+    @app.command(name="list")
+    def listing() -> None:
+        """the built-in"""
+
+    warnings: list[str] = []
+    register_commands(app, warn=warnings.append, extra_plugins={"commands": Commands()}, use_entry_points=False)
+    assert [c.callback.__name__ for c in app.registered_commands] == ["listing"]
+    assert warnings == ["warning: plugin 'commands' could not add its commands: MetazooError: command name(s) list "
+                        "already taken"]
