@@ -24,13 +24,13 @@ the registry's), `device` ("auto", the default, = the best available: cuda, mps,
 """
 from __future__ import annotations
 
-import platform
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import MetazooError
 from ..fileio import save_tensors, write_json
+from ..metamer.runs import versions
 from .plan import Unit, input_label
 
 _model_cache: dict[tuple, Any] = {}
@@ -52,14 +52,6 @@ def cached_model(unit: Unit, device: str):
         _model_cache.clear()
         _model_cache[key] = load_model(unit.model, pretrained=key[1], weights=key[2], device=device)
     return _model_cache[key]
-
-
-def _versions() -> dict[str, str]:
-    import torch
-
-    from .. import __version__
-
-    return {"metazoo": __version__, "torch": torch.__version__, "python": platform.python_version()}
 
 
 def _utc() -> str:
@@ -94,7 +86,7 @@ def run_activations(unit: Unit, out: Path) -> list[Path]:
         "stats": {"mean": act.mean().item(), "std": act.std().item(), "min": act.min().item(),
                   "max": act.max().item(), "l2": act.norm().item(), "fraction_zero": (act == 0).float().mean().item()},
         "notices": list(item.notices), "files": {"tensor": "activations.safetensors"},
-        "versions": _versions(), "wall_time_s": round(time.perf_counter() - start, 3), "device": device,
+        "versions": versions(), "wall_time_s": round(time.perf_counter() - start, 3), "device": device,
         "completed": _utc(),
     }
     path = out / "record.json"
@@ -144,7 +136,7 @@ def run_null(unit: Unit, out: Path) -> list[Path]:
         "modality": model.spec.modality, "weights_sha256": model.weights_sha256, "seed": unit.seed,
         "pairs": pairs, "inputs": [{"name": input_label(s), "source": s} for s in unit.inputs],
         "max": {s: null.max(s) for s in null.stages}, "files": {"null": "null.safetensors"},
-        "versions": _versions(), "wall_time_s": round(time.perf_counter() - start, 3), "device": device,
+        "versions": versions(), "wall_time_s": round(time.perf_counter() - start, 3), "device": device,
         "completed": _utc(),
     }
     path = out / "record.json"
