@@ -125,3 +125,32 @@ def tree_imagenet_c(logits_of: Callable[[Tensor], Tensor], root: Path, spec, cor
     out = summarise(None, table, n)
     out["absent"] = absent
     return out
+
+
+def imagenet_c_from_sources(model, sources: list[str], corruptions: list[str], severities: list[int], *,
+                            seed: int = 0, batch_size: int = 16, max_per_class: int | None = None,
+                            device: str = "cpu") -> tuple[dict[str, Any], list[str]]:
+    """(result, notices) of generated ImageNet-C for a loaded StagedModel on clean `sources` (builtin, files, a
+    flat folder, or one folder of ImageNet-index class folders). See `generated_imagenet_c` for the result."""
+    from ..robustness.data import has_class_folders, load_folder, load_items
+
+    def logits_of(v: Tensor) -> Tensor:
+        return model.logits(v.to(device)).float().cpu()
+
+    if len(sources) == 1 and has_class_folders(sources[0]):
+        folder = load_folder(sources[0], model.spec, max_per_class)
+        if not all(c.isdigit() for c in folder.classes):
+            raise InputError(f"{sources[0]}: class folders must be ImageNet indices (e.g. 281) to score "
+                             "ImageNet decisions")
+        x, y, rule, notices = folder.x, folder.y, "folder", list(folder.notices)
+    else:
+        items, notices = load_items(sources, model.spec)
+        if not items:
+            raise InputError(f"no usable images in {' '.join(sources)}")
+        x = torch.stack([it.tensor.float() for it in items])
+        with torch.no_grad():
+            y = torch.cat([logits_of(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
+        rule = "predicted"
+    result = generated_imagenet_c(logits_of, x, y, model.input_range, corruptions, severities, seed, batch_size)
+    result.update(source="generated", labels=rule, seed=seed)
+    return result, notices

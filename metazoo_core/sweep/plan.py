@@ -3,7 +3,7 @@
 A plan is a mapping with optional `name`, `retries` (extra attempts after a failure, default 2), `slurm:` options
 and either one group inline or a list `groups:`. A group is
 
-    kind: metamer            # metamer | activations | null_distribution | robustness | readout
+    kind: metamer            # metamer | activations | null_distribution | robustness | readout | ood
     models: [efficientnet_lite0]
     stages: [blocks_1, blocks_3, head]     # or "all", or {model_id: [stages]}; not used by the set kinds
     inputs: [builtin, builtin:chelsea, photos/, cat.png]   # `builtin` = the default set; folders = their files
@@ -13,7 +13,7 @@ and either one group inline or a list `groups:`. A group is
 Expansion (deterministic: groups in order, then models, inputs, stages, seeds in the order given):
 - metamer, activations: one unit per (model, input, stage, seed);
 - readout: one unit per (model, input, stage, seed), where each input is a labelled folder (not expanded);
-- null_distribution, robustness: one unit per (model, seed) over all the group's inputs.
+- null_distribution, robustness, ood: one unit per (model, seed) over all the group's inputs.
 
 A unit's id is `<kind>-<model>-<input>-<stage>-s<seed>-<hash>`, where the hash (10 hex digits of SHA-256) covers
 every parameter of the unit, so the same work always gets the same id and folder, and changing any option (e.g.
@@ -36,7 +36,7 @@ from typing_extensions import Annotated
 from ..errors import MetazooError
 from ..options import MAX_SEED
 
-SET_KINDS = ("null_distribution", "robustness")
+SET_KINDS = ("null_distribution", "robustness", "ood")
 """Kinds whose unit uses all of a group's inputs at once (one unit per model and seed)."""
 COMMON_OPTIONS = ("pretrained", "weights", "device")
 OPTIONS = {
@@ -44,6 +44,7 @@ OPTIONS = {
     "activations": (),
     "null_distribution": ("pairs", "augment", "batch_size"),
     "robustness": ("norm", "eps", "steps", "step_ratio", "subsets", "n", "batch_size"),
+    "ood": ("corruptions", "severities", "batch_size", "max_per_class"),
     "readout": ("units", "epochs", "batch_size", "max_lr", "initial_lr", "final_lr", "warmup_fraction", "optimizer",
                 "momentum", "weight_decay", "augment", "crop_scale", "crop_ratio", "flip_p", "standardize",
                 "val_fraction", "max_per_class"),
@@ -132,7 +133,7 @@ OPTION_MODELS = {"metamer": MetamerOptions, "activations": CommonOptions, "null_
 
 
 class Group(_Strict):
-    kind: Literal["metamer", "activations", "null_distribution", "robustness", "readout"] = "metamer"
+    kind: Literal["metamer", "activations", "null_distribution", "robustness", "readout", "ood"] = "metamer"
     models: list[str] = Field(min_length=1)
     stages: list[str] | dict[str, list[str]] | Literal["all"] | None = None
     inputs: list[str] = Field(min_length=1)

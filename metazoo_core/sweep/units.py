@@ -21,6 +21,9 @@ the registry's), `device` ("auto", the default, = the best available: cuda, mps,
   does it) trained on the unit's input, a labelled folder; options: the fields of `ReadoutConfig` (units, epochs,
   batch_size, max_lr, …) plus `val_fraction` and `max_per_class`. Writes `record.json` (schema metazoo.readout/1)
   and the layer (`<stage>.safetensors`).
+- ood: generated ImageNet-C accuracy (`metazoo_core.ood.imagenet_c`, as `metazoo ood --benchmark imagenet-c` does
+  it) over the group's inputs; options `corruptions`, `severities` (default: all generated, 1–5), `batch_size`,
+  `max_per_class`; the unit's seed draws the corruptions. Writes `record.json` (schema metazoo.ood/1).
 """
 from __future__ import annotations
 
@@ -181,6 +184,26 @@ def run_readout(unit: Unit, out: Path) -> list[Path]:
     return [path]
 
 
+def run_ood(unit: Unit, out: Path) -> list[Path]:
+    from ..ood.imagenet_c import check_selection, imagenet_c_from_sources
+
+    start = time.perf_counter()
+    opts = unit.options
+    device = resolve_device(opts.get("device"))
+    model = cached_model(unit, device)
+    chosen, sev = check_selection(opts.get("corruptions"), opts.get("severities"), tree=False)
+    result, problems = imagenet_c_from_sources(model, list(unit.inputs), chosen, sev, seed=unit.seed,
+                                               batch_size=int(opts.get("batch_size", 16)),
+                                               max_per_class=opts.get("max_per_class"), device=device)
+    record = {"schema": "metazoo.ood/1", "model": unit.model, "benchmark": "imagenet-c",
+              "weights_sha256": model.weights_sha256, "inputs": list(unit.inputs), **result, "notices": problems,
+              "versions": _versions(), "wall_time_s": round(time.perf_counter() - start, 3), "device": device,
+              "completed": _utc()}
+    path = out / "record.json"
+    write_json(path, record)
+    return [path]
+
+
 RUNNERS: dict[str, Callable[[Unit, Path], list[Path]]] = {
     "activations": run_activations, "metamer": run_metamer, "null_distribution": run_null,
-    "robustness": run_robustness, "readout": run_readout}
+    "robustness": run_robustness, "readout": run_readout, "ood": run_ood}
