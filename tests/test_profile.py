@@ -103,3 +103,25 @@ def test_profile_pages_in_headless_chromium(profiled, tmp_path):
         values = [rows[m][key] for m in orders[key]]
         assert values == sorted(values, reverse=True), (key, orders[key], values)
     assert shutil.which("chromium") == CHROMIUM
+
+
+def test_study_models_carry_the_published_human_recognition_and_pages_render_it(tmp_path):
+    from metazoo_core.humans.study import load
+    from metazoo_core.profile.build import human_recognition
+    from metazoo_core.profile.collect import leaderboard_row
+    from metazoo_core.profile.render import write_pages
+
+    h = human_recognition("alexnet")
+    raw = next(m for m in load(h["experiment"]) if m.model == "alexnet")
+    stages = list(h["stages"])
+    assert stages[0] == raw.stages[0] and len(stages) == raw.human.shape[1]
+    assert h["stages"][stages[0]]["accuracy"] == pytest.approx(float(raw.human[:, 0].mean()))
+    assert h["stages"][stages[0]]["accuracy"] > 0.8 > 0.2 > h["stages"][stages[-1]]["accuracy"]  # natural vs final
+    assert human_recognition("efficientnet_lite0") is None
+    profile = {"model": "alexnet", "description": "d", "modality": "vision", "recognition": {}, "robustness": {},
+               "ood": {}, "readout": {}, "humans": h, "sources": []}
+    profile["leaderboard"] = leaderboard_row("alexnet", profile)
+    write_pages({"alexnet": profile}, tmp_path)
+    page = (tmp_path / "alexnet.html").read_text()
+    assert 'id="humans"' in page and page.count("<tr><td>") >= len(stages)
+    assert (tmp_path / "leaderboard.csv").read_text().splitlines()[1].startswith("alexnet,,")

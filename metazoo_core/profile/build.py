@@ -5,7 +5,9 @@ Measurements per model and where they come from:
   model itself, shown apart) with `metazoo_core.analysis.recognition.recognise`;
 - adversarial robustness (robustness units, untargeted PGD at the input, one per norm);
 - ImageNet-C (ood units, generated corruptions of `inputs`);
-- per-stage linear readout (readout units) when `readout_data` (a labelled folder) is given.
+- per-stage linear readout (readout units) when `readout_data` (a labelled folder) is given;
+- human recognition of the model's metamers: the study's published data when the model is a study model of the same
+  name (`metazoo_core.humans.study`).
 A measurement found on disk (records under `runs`, or units already done in the store) is not planned again.
 """
 from __future__ import annotations
@@ -118,6 +120,25 @@ def _recognition_by_stage(table: list[dict[str, Any]], model: str) -> dict[str, 
     return out
 
 
+def human_recognition(model_id: str) -> dict[str, Any] | None:
+    """The study's published human recognition of the metamers of the study model named `model_id` (the first
+    experiment that has it, in the study's order): {"experiment", "participants", "stages": {stage: {"accuracy",
+    "sem"}}}, stages as the study's file names them (natural first); None when the study has no such model."""
+    import numpy as np
+
+    from ..humans.study import experiments, load
+
+    for exp, names in experiments().items():
+        if model_id in names:
+            sm = next(m for m in load(exp) if m.model == model_id)
+            n = np.sum(~np.isnan(sm.human), axis=0)
+            mean = np.nanmean(sm.human, axis=0)
+            sem = np.nanstd(sm.human, axis=0, ddof=1) / np.sqrt(n)
+            return {"experiment": exp, "participants": int(sm.human.shape[0]),
+                    "stages": {st: {"accuracy": float(a), "sem": float(e)} for st, a, e in zip(sm.stages, mean, sem)}}
+    return None
+
+
 def build_profiles(models: list[str], out: Path | str, store: Path | str, *, runs: list[Path] | None = None,
                    settings: ProfileSettings = ProfileSettings(), fill: bool = True, executor: str = "debug",
                    max_parallel: int | None = None, say: Say = lambda _m: None) -> dict[str, Any]:
@@ -181,7 +202,7 @@ def build_profiles(models: list[str], out: Path | str, store: Path | str, *, run
                    "robustness": robustness_curves(mine.get("robustness", [])),
                    "ood": ood_scores(mine.get("ood", [])),
                    "readout": readout_by_stage(mine.get("readout", []), ["input_after_preproc", *spec.stage_names]),
-                   "humans": None,
+                   "humans": human_recognition(m),
                    "sources": sorted({r["_path"] for recs in mine.values() for r in recs})}
         profile["leaderboard"] = leaderboard_row(m, profile)
         profiles[m] = profile

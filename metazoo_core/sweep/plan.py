@@ -127,8 +127,15 @@ class ReadoutOptions(CommonOptions):
     model_config = ConfigDict(extra="allow", frozen=True)
 
 
+class OodOptions(CommonOptions):
+    corruptions: list[StrictStr] | None = None
+    severities: list[Annotated[StrictInt, Field(ge=1, le=5)]] | None = None
+    batch_size: Count = 16
+    max_per_class: Count | None = None
+
+
 OPTION_MODELS = {"metamer": MetamerOptions, "activations": CommonOptions, "null_distribution": NullOptions,
-                 "robustness": RobustnessOptions, "readout": ReadoutOptions}
+                 "robustness": RobustnessOptions, "readout": ReadoutOptions, "ood": OodOptions}
 """The typed options of each kind, checked when the plan loads (before any model does)."""
 
 
