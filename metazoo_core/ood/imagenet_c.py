@@ -132,7 +132,8 @@ def imagenet_c_from_sources(model, sources: list[str], corruptions: list[str], s
                             device: str = "cpu") -> tuple[dict[str, Any], list[str]]:
     """(result, notices) of generated ImageNet-C for a loaded StagedModel on clean `sources` (builtin, files, a
     flat folder, or one folder of ImageNet-index class folders). See `generated_imagenet_c` for the result."""
-    from ..robustness.data import has_class_folders, load_folder, load_items
+    from ..inputs import load_many
+    from ..robustness.data import has_class_folders, load_folder
 
     def logits_of(v: Tensor) -> Tensor:
         return model.logits(v.to(device)).float().cpu()
@@ -144,7 +145,7 @@ def imagenet_c_from_sources(model, sources: list[str], corruptions: list[str], s
                              "ImageNet decisions")
         x, y, rule, notices = folder.x, folder.y, "folder", list(folder.notices)
     else:
-        items, notices = load_items(sources, model.spec)
+        items, notices = load_many(sources, model.spec)
         if not items:
             raise InputError(f"no usable images in {' '.join(sources)}")
         x = torch.stack([it.tensor.float() for it in items])
