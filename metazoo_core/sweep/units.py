@@ -197,7 +197,7 @@ def run_ood(unit: Unit, out: Path) -> list[Path]:
                                                max_per_class=opts.get("max_per_class"), device=device)
     record = {"schema": "metazoo.ood/1", "model": unit.model, "benchmark": "imagenet-c",
               "weights_sha256": model.weights_sha256, "inputs": list(unit.inputs), **result, "notices": problems,
-              "versions": _versions(), "wall_time_s": round(time.perf_counter() - start, 3), "device": device,
+              "versions": versions(), "wall_time_s": round(time.perf_counter() - start, 3), "device": device,
               "completed": _utc()}
     path = out / "record.json"
     write_json(path, record)
