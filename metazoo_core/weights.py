@@ -31,7 +31,7 @@ from typing import Any
 import yaml
 
 from . import archives, lockfile
-from .download import download, sha256_file
+from .download import CONNECT_TIMEOUT_S, download, sha256_file
 from .errors import WeightsError
 from .registry import ManualSpec, ModelSpec
 
@@ -201,12 +201,18 @@ def _verify(path: Path, ref: WeightsRef, spec_id: str) -> None:
 # --- Hugging Face Hub -------------------------------------------------------------------------------------------
 
 def _fetch_hf(ref: WeightsRef, spec_id: str) -> Path:
-    from huggingface_hub import hf_hub_download
+    from huggingface_hub import hf_hub_download, try_to_load_from_cache
     from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError
 
     repo, filename, revision = _parse_hf(ref.source)
+    cached = try_to_load_from_cache(repo_id=repo, filename=filename, revision=revision)
+    if not isinstance(cached, str) and not _offline():
+        _probe_hub(repo, filename, revision)
     last: Exception | None = None
     for _attempt in range(2):  # one retry: an interrupted transfer resumes from huggingface_hub's .incomplete file
+        if isinstance(cached, str):  # in the Hub cache: used as is, no network (the lockfile checks it)
+            path = Path(cached)
+            break
         try:
             path = Path(hf_hub_download(repo_id=repo, filename=filename, revision=revision))
             break
@@ -227,6 +233,22 @@ def _fetch_hf(ref: WeightsRef, spec_id: str) -> Path:
         real.unlink(missing_ok=True)
         raise
     return path
+
+
+def _probe_hub(repo: str, filename: str, revision: str | None) -> None:
+    """One quick request to the Hub (no retries): WeightsUnavailable at once when it cannot be reached.
+
+    Without it, huggingface_hub retries a refused connection five times with back-off (about 25 s).
+    """
+    import httpx2
+    from huggingface_hub import hf_hub_url
+    from huggingface_hub.utils import get_session
+
+    url = hf_hub_url(repo, filename, revision=revision)
+    try:
+        get_session().head(url, follow_redirects=False, timeout=CONNECT_TIMEOUT_S)
+    except (httpx2.TransportError, ConnectionError) as e:
+        raise WeightsUnavailable(f"the Hub is unreachable ({' '.join(str(e).split())[:120]})") from None
 
 
 def _hf_cached(ref: WeightsRef) -> bool:

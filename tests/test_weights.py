@@ -340,6 +340,9 @@ def test_failures_are_one_line_and_leave_nothing_partial(cli, tmp_path, syn_arch
 
         # a changed file in the cache: recorded at first use, then refused with the way out
         assert cli("fetch", "syn_a", env=env).returncode == 0
+        lock = json.loads(cli("info", "syn_a", "--json", env=env).stdout)["weights"]["lock"]
+        archive_url = f"{host.url}/files/study.tar"
+        assert list(lock) == [archive_url] and len(lock[archive_url]["sha256"]) == 64
         member = cache / "archives" / "synth" / "members" / "syn_a_checkpoint.pth"
         data = bytearray(member.read_bytes())
         data[len(data) // 2] ^= 0xFF
@@ -356,6 +359,29 @@ def test_failures_are_one_line_and_leave_nothing_partial(cli, tmp_path, syn_arch
         assert not (tmp_path / "fresh" / "cache").exists() or not [
             f for f in _files(tmp_path / "fresh" / "cache") if f.endswith(".pth")]
     assert line
+
+
+def test_unreachable_hub_fails_after_one_quick_try(cli, tmp_path):
+    env = {"HF_ENDPOINT": f"http://127.0.0.1:{_closed_port()}", "HF_HUB_OFFLINE": "0", "HF_HOME": str(tmp_path / "hf"),
+           "METAZOO_CACHE": str(tmp_path / "c")}
+    t0 = time.monotonic()
+    r = cli("fetch", "resnet50", env=env)
+    assert time.monotonic() - t0 < 15  # huggingface_hub alone retries for ~25 s
+    _one_line(r, "resnet50", "hf://timm/resnet50.tv_in1k/model.safetensors", "unreachable", "--weights")
+
+
+def test_torch_hub_hash_prefix_is_checked(tmp_path):
+    from metazoo_core.download import check_digest, published_hash_prefix
+    from metazoo_core.errors import WeightsError
+
+    assert published_hash_prefix("https://download.pytorch.org/models/alexnet-owt-7be5be79.pth") == "7be5be79"
+    assert published_hash_prefix("https://example.org/models/alexnet-owt-7be5be79.pth") is None
+    f = tmp_path / "w.pth"
+    f.write_bytes(b"not the alexnet weights")
+    with pytest.raises(WeightsError, match="7be5be79"):
+        check_digest(f, "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth", None)
+    good = hashlib.sha256(f.read_bytes()).hexdigest()
+    assert check_digest(f, f"https://download.pytorch.org/models/w-{good[:8]}.pth", None) == good
 
 
 # --- hardening: nothing outside the cache, no code from data (reliability probe S1, S4, S10) ----------------------
