@@ -182,10 +182,11 @@ def _way_out(spec_id: str, archive: bool) -> str:
             f"--weights PATH or an entry '{spec_id}: PATH' in {user_config_path()}{extra}")
 
 
-def _manual_error(spec_id: str, manual: ManualSpec) -> WeightsError:
+def _manual_error(spec_id: str, manual: ManualSpec, tried: str = "") -> WeightsError:
     return WeightsError(
-        f"weights for '{spec_id}' are a manual download: get the file '{manual.file}' from {manual.where}, then "
-        f"pass --weights PATH or add '{spec_id}: PATH' to {user_config_path()}")
+        f"weights for '{spec_id}' are a manual download{f' ({tried})' if tried else ''}: get the file "
+        f"'{manual.file}' from {manual.where}, then pass --weights PATH or add '{spec_id}: PATH' to "
+        f"{user_config_path()}")
 
 
 def _verify(path: Path, ref: WeightsRef, spec_id: str) -> None:
@@ -470,9 +471,9 @@ def resolve(spec: ModelSpec, override: str | None = None, download: bool = True,
         if lock and ref.origin != "override":
             lockfile.check_or_record(cache_dir(), spec.id, ref.source, sha256_file(path), path.stat().st_size)
         return path, ref
-    if spec.weights.manual is not None and not override:
-        raise _manual_error(spec.id, spec.weights.manual)
     tried = "; ".join(f"{r.source}: {why}" for r, why in failures)
+    if spec.weights.manual is not None and not override:
+        raise _manual_error(spec.id, spec.weights.manual, tried)
     raise WeightsError(f"weights for '{spec.id}' are not available ({tried}); "
                        + _way_out(spec.id, any(r.member for r, _ in failures)))
 
