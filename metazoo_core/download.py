@@ -26,13 +26,22 @@ _TORCH_HUB_HASH = re.compile(r"-([a-f0-9]{8,64})\.[A-Za-z.]+$")
 _TORCH_HUB_HOSTS = {"download.pytorch.org"}
 
 
+_DIGESTS: dict[tuple[str, int, int, int], str] = {}
+
+
 def sha256_file(path: Path | str, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
+    """Hex sha256 of a file, read in 1 MiB blocks (remembered per path, inode, size and mtime within a process,
+    so a checkpoint checked against the lockfile is not hashed again when it loads)."""
+    st = os.stat(path)
+    key = (os.path.realpath(path), st.st_ino, st.st_size, st.st_mtime_ns)
+    if key in _DIGESTS:
+        return _DIGESTS[key]
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while block := f.read(chunk):
             h.update(block)
-    return h.hexdigest()
+    _DIGESTS[key] = h.hexdigest()
+    return _DIGESTS[key]
 
 
 def published_hash_prefix(url: str) -> str | None:
