@@ -64,6 +64,9 @@ def _sweep(
               f"{'array task(s)' if executor == 'slurm' else 'worker(s)'} ({executor})", highlight=False)
     if sub.job_ids and executor == "slurm":
         err.print(f"SLURM job {sub.job_ids[0].split('_')[0]}; logs in {store.logs_dir}", highlight=False)
+    elif sub.job_ids:
+        err.print(f"local job(s) {', '.join(sub.job_ids)} (`kill ID` stops that job's worker); logs in "
+                  f"{store.logs_dir}", highlight=False)
     if no_wait:
         return
 

@@ -140,3 +140,19 @@ def test_names_with_markup_characters_are_text(capsys):
 def test_a_newline_in_a_name_stays_one_line(monkeypatch, capsys):
     code, err = _main(monkeypatch, capsys, "cochleagram", "no\nsuch\x1b[31m.wav")
     assert code == 2 and err == "error: no\\x0asuch\\x1b[31m.wav: no such file\n", err
+
+
+def test_device_choice_on_a_machine_with_two_gpus(monkeypatch):
+    """The selection rule, given what torch reports (this machine has no GPU; the list stands in for torch's)."""
+    import metazoo_core.devices as devices
+    from metazoo_core.errors import InputError
+
+    monkeypatch.setattr(devices, "available_devices", lambda: ["cpu", "cuda:0", "cuda:1", "mps"])
+    assert devices.resolve_device("auto")[0] == "cuda:0"
+    assert devices.resolve_device("CUDA:1") == ("cuda:1", None)
+    assert devices.resolve_device("cuda") == ("cuda", None)
+    assert devices.resolve_device("mps") == ("mps", None)
+    with pytest.raises(InputError, match=r"cuda:2: not available .*available: cpu, cuda:0, cuda:1, mps"):
+        devices.resolve_device("cuda:2")
+    monkeypatch.setattr(devices, "available_devices", lambda: ["cpu", "mps"])
+    assert devices.resolve_device("auto")[0] == "mps"

@@ -67,6 +67,7 @@ def test_killing_the_printed_job_id_stops_the_worker(tmp_path):
         if _alive(worker):
             os.kill(worker, signal.SIGKILL)
     assert sweep.returncode == 1 and f"job {wrapper}" in err, err
+    assert f"local job(s) {wrapper} (`kill ID` stops that job's worker)" in err
     rerun = _sweep(plan, store.root)
     out, err = rerun.communicate(timeout=300)
     assert rerun.returncode == 0, err
