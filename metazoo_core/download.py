@@ -62,10 +62,12 @@ def check_digest(path: Path, url: str, sha256: str | None) -> str:
     """sha256 of `path`, checked against `sha256` and the URL's published prefix; WeightsError on a mismatch."""
     got = sha256_file(path)
     if sha256 and got != sha256.lower():
-        raise WeightsError(f"sha256 mismatch for {url}: expected {sha256}, got {got}")
+        raise WeightsError(f"sha256 mismatch for {url}: expected {sha256}, got {got}; the file was not kept: "
+                           "fix the sha256 in the registry entry or weights config if the file is right")
     prefix = published_hash_prefix(url)
     if prefix and not got.startswith(prefix):
-        raise WeightsError(f"sha256 of {url} is {got}, but its file name promises a hash starting {prefix}")
+        raise WeightsError(f"sha256 of {url} is {got}, but its file name promises a hash starting {prefix}; the "
+                           "file was not kept: fetch it again, or pass a trusted copy with --weights PATH")
     return got
 
 

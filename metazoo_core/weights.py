@@ -325,7 +325,12 @@ def _fetch_member(ref: WeightsRef, spec_id: str, download_ok: bool = True) -> Pa
     out = archives.member_path(members, ref.member)  # refused here, before anything is downloaded or written
     if out.is_file():
         return out
-    archive = archive_dir(ref.source) / Path(ref.source.split("?")[0]).name
+    if ref.scheme == "file":  # a local archive named in the weights config: extracted into the cache
+        archive = Path(ref.source).expanduser()
+        if not archive.is_file():
+            raise WeightsError(f"archive {archive} does not exist or is not a file")
+    else:
+        archive = archive_dir(ref.source) / Path(ref.source.split("?")[0]).name
     if not archive.is_file():
         if _offline() or not download_ok:
             raise WeightsUnavailable("not available offline (the archive is not in the cache)")
@@ -334,7 +339,8 @@ def _fetch_member(ref: WeightsRef, spec_id: str, download_ok: bool = True) -> Pa
     extracted = archives.extract_members(archive, wanted, members, ref.source)
     if ref.member not in extracted:
         raise WeightsError(f"archive {ref.source} has no member '{ref.member}' (looked for it as "
-                           f"'{ref.member}', './{ref.member}' and a unique basename)")
+                           f"'{ref.member}', './{ref.member}' and a unique basename); fix `member:` in the registry "
+                           "entry or weights config, or pass the checkpoint with --weights PATH")
     try:
         _verify(extracted[ref.member], ref, spec_id)
     except WeightsError:
@@ -425,6 +431,8 @@ def _pkg_cached(ref: WeightsRef) -> bool:
 # --- resolution -------------------------------------------------------------------------------------------------
 
 def _resolve_one(ref: WeightsRef, spec_id: str, download_ok: bool) -> Path:
+    if ref.scheme == "file" and ref.member:
+        return _fetch_member(ref, spec_id, download_ok)
     if ref.scheme == "file":
         path = Path(ref.source).expanduser()
         if not path.is_file():

@@ -291,6 +291,11 @@ def test_fetch_archive_from_a_local_copy_no_network(cli, tmp_path, syn_archive):
     for m in SYN:
         info = json.loads(cli("info", m, "--json", env=env).stdout)
         assert info["weights"]["cached"] is True and info["weights"]["member"] == f"{m}_checkpoint.pth"
+    # the same copy named in a weights config (source + member): the member is extracted inside the cache
+    cfg = _config(tmp_path, {"syn_b": {"source": str(copy), "member": "syn_b_checkpoint.pth"}})
+    r = cli("fetch", "syn_b", env={**_env(tmp_path / "other", reg, offline=True), "METAZOO_WEIGHTS_CONFIG": str(cfg)})
+    assert r.returncode == 0, r.stderr
+    assert str(tmp_path / "other" / "cache" / "archives") in r.stdout and "syn_b_checkpoint.pth" in r.stdout
 
 
 def _one_line(r, *needles: str) -> str:
