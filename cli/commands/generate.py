@@ -170,6 +170,9 @@ def _null(
     device: str = typer.Option("cpu", "--device", help="auto (best available), cpu, cuda, cuda:N or mps"),
     as_json: bool = typer.Option(False, "--json", help="print the per-stage maxima as JSON on stdout"),
     stage: Optional[list[str]] = typer.Option(None, "--stage", "-s", help="only these stages (default: all)"),
+    pairing: str = typer.Option("auto", "--pairing", help="independent: two fresh views per pair (the study's); "
+                                "blocked: views computed once, all pairs by matrix products (views reused across "
+                                "pairs); auto: blocked from 10,000 pairs on"),
 ) -> None:
     """Build a null distribution: measures between pairs of different natural inputs, every stage."""
     from metazoo_core.errors import MetazooError
@@ -196,8 +199,9 @@ def _null(
     with Progress(console=err, transient=True) as bar:
         task = bar.add_task(f"null {spec.id}", total=pairs)
         null = build_null(net, items, pairs=pairs, seed=seed, augment=not no_augment, batch_size=batch_size,
-                          device=device, progress=lambda done, total: bar.update(task, completed=done),
-                          stages=stage or None)
+                          device=device, progress=lambda done, total: bar.update(task, completed=done, total=total),
+                          stages=stage or None,
+                          pairing=("blocked" if pairs >= 10_000 else "independent") if pairing == "auto" else pairing)
     null.save(path)
     maxima = {s: null.max(s) for s in null.stages}
     if as_json:
