@@ -15,14 +15,20 @@ interleaved rounds (each round runs every method once, so load from other proces
 - plenoptic: `plenoptic.Metamer` (its default Adam, MSE loss, range penalty) on the same model stage and target;
   plenoptic ÷ metazoo is the ratio of plenoptic ÷ floor and metazoo ÷ floor, each measured paired by step as above
   (plenoptic calls its model once per step, so the same wrapper pairs its steps with floor steps);
-- throughput: images·iterations/s of metazoo at batch 1 and batch 8.
+- throughput: images·iterations/s of metazoo at batch 1 and batch 8;
+- roofline: this machine's peak float32 FLOP/s with the same threads (the best of a large GEMM and a large
+  convolution, `measure_peak`), the FLOPs of the row's truncated forward + input backward counted by
+  `torch.utils.flop_counter.FlopCounterMode` (matrix products and convolutions), and each row's achieved FLOP/s
+  (those FLOPs ÷ the paired median step time) as a fraction of the peak, for the floor and for metazoo (whose
+  step runs the same products; its update adds no FLOPs of that kind).
 
 Every step is timed (on CPU in process CPU time, so other processes' load does not count); each method's figure
 is its median step over all rounds. Prints the per-step times and ratios, writes
 benchmarks/results/metamer_step.json. On glibc CPU runs the allocator is told to keep freed memory (no page faults
 per step) before anything is measured; this applies to every method alike and removes the main source of
 run-to-run noise. Run: `make bench` or `python benchmarks/metamer_step.py [--seconds S] [--rounds R]
-[--paired-seconds P] [--models alexnet resnet50] [--device cuda]`.
+[--paired-seconds P] [--models alexnet resnet50] [--device cuda] [--paired-only]` (`--paired-only`: the paired
+metazoo ÷ floor run and the roofline only, for a run of minutes).
 """
 from __future__ import annotations
 
@@ -80,6 +86,44 @@ def _inputs(model, batch: int, device: str) -> tuple[torch.Tensor, torch.Tensor]
     x0 = torch.rand(model.input_shape(batch), generator=g).to(device)
     noise = (torch.randn(model.input_shape(batch), generator=g) * 0.05 + 0.5).clamp(0, 1).to(device)
     return x0, noise
+
+
+def measure_peak(device: str, repeats: int = 5) -> dict:
+    """Peak float32 FLOP/s here with the current threads: the best of `repeats` runs of a 2048³ GEMM and of a
+    3×3 convolution (batch 8, 128 → 128 channels, 56×56, padding 1). Returns FLOP/s of each and their maximum."""
+    g = torch.Generator().manual_seed(0)
+    a, b = (torch.randn(2048, 2048, generator=g).to(device) for _ in range(2))
+    x = torch.randn(8, 128, 56, 56, generator=g).to(device)
+    w = torch.randn(128, 128, 3, 3, generator=g).to(device)
+    cases = {"gemm": (lambda: a @ b, 2 * 2048 ** 3),
+             "conv": (lambda: torch.nn.functional.conv2d(x, w, padding=1), 2 * 8 * 128 * 128 * 9 * 56 * 56)}
+    out = {}
+    for name, (f, flops) in cases.items():
+        f()
+        best = float("inf")
+        for _ in range(repeats):
+            _sync(device)
+            t = _clock()
+            f()
+            _sync(device)
+            best = min(best, _clock() - t)
+        out[f"{name}_flops_per_s"] = flops / best
+    out["peak_flops_per_s"] = max(out.values())
+    return out
+
+
+def count_flops(model, stage: str, device: str) -> int:
+    """FLOPs of one floor step (truncated forward + backward to the input; the weights are frozen, so no weight
+    gradients) counted by FlopCounterMode."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x0, noise = _inputs(model, 1, device)
+    with torch.no_grad():
+        seed = model(x0, [stage])[stage]
+    x = noise.requires_grad_(True)
+    with FlopCounterMode(display=False) as counter:  # .backward: its module hooks refuse autograd.grad on a leaf
+        model(x, [stage])[stage].backward(seed)
+    return int(counter.get_total_flops())
 
 
 class StepClock:
@@ -279,6 +323,8 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", choices=list(CASES), default=list(CASES), help="models to measure")
     ap.add_argument("--min-pairs", type=int, default=200, help="fewest step pairs of the paired run")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--paired-only", action="store_true",
+                    help="only the step-paired metazoo ÷ floor run and the roofline (minutes, not an hour)")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
     dev = args.device
@@ -286,11 +332,26 @@ def main() -> None:
     CLOCK = "process" if dev == "cpu" else "wall"
     torch.set_num_threads(args.threads)
     steady = dev == "cpu" and steady_allocator()
+    peak = measure_peak(dev)
+    print(f"peak float32: GEMM {peak['gemm_flops_per_s'] / 1e9:.1f} GFLOP/s, conv {peak['conv_flops_per_s'] / 1e9:.1f} "
+          f"GFLOP/s ({torch.get_num_threads()} threads)", flush=True)
     rows = []
     for model_id in args.models:
         stages = CASES[model_id]
         model = load_model(model_id, pretrained=False, device=dev)
         for stage in stages:
+            flops = count_flops(model, stage, dev)
+            if args.paired_only:
+                pairs = max(args.min_pairs, round(args.paired_seconds / 2 / statistics.median(
+                    run_floor(model, stage, 4, dev)[1:])))
+                paired = run_paired(model, stage, pairs, dev, "metazoo")
+                row = {"model": model_id, "stage": stage, "metazoo_vs_floor": paired["ratio"],
+                       "metazoo_vs_floor_paired": paired, **roofline(flops, paired, peak)}
+                rows.append(row)
+                print(f"{model_id:9s} {stage:12s} ×floor {row['metazoo_vs_floor']:.3f} paired over {paired['pairs']} "
+                      f"steps | {flops / 1e9:.2f} GFLOP/step; floor {row['floor_fraction_of_peak']:.1%} of peak, "
+                      f"metazoo {row['metazoo_fraction_of_peak']:.1%}", flush=True)
+                continue
             met_clock = StepClock(model, dev)
             met = make_plenoptic(met_clock, stage, dev)
             floor_s = statistics.median(run_floor(model, stage, 4, dev)[1:])
@@ -331,6 +392,7 @@ def main() -> None:
                 "plenoptic_vs_metazoo_rounds": round(med["plenoptic"] / med["metazoo"], 2),
                 "img_iter_per_s_b1": round(1 / med["metazoo"], 2),
                 "img_iter_per_s_b8": round(8 / med["metazoo_b8"], 2),
+                **roofline(flops, paired, peak),
             }
             rows.append(row)
             ms = row["ms_per_iter"]
@@ -341,7 +403,7 @@ def main() -> None:
                   f"(rounds {row['metazoo_vs_floor_rounds']:.3f}; update ops {row['update_ops_ms']:.2f} ms)"
                   f"  ref/mz {row['reference_vs_metazoo']:.2f}  pleno/mz {row['plenoptic_vs_metazoo']:.2f}  "
                   f"img·it/s b1 {row['img_iter_per_s_b1']:.1f} b8 {row['img_iter_per_s_b8']:.1f}", flush=True)
-    overhead = step_overhead(dev, args.min_pairs * 10)
+    overhead = None if args.paired_only else step_overhead(dev, args.min_pairs * 10)
     result = {
         "benchmark": "metamer_step", "rounds": args.rounds, "device": dev,
         "torch": torch.__version__, "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
@@ -354,13 +416,14 @@ def main() -> None:
                  "(metazoo_vs_floor_paired: its pairs, its value in each tenth of the run, every step time), "
                  "plenoptic_vs_metazoo the ratio of the two step-paired ratios against the same floor; "
                  "*_rounds: the same ratios from the round medians"),
+        "peak": peak,
         "rows": rows,
         "overhead_at_the_input_stage": overhead,
     }
     from metazoo_core.fileio import write_json
 
     write_json(args.out, result)
-    print(markdown_table(rows))
+    print(roofline_table(rows, peak) if args.paired_only else markdown_table(rows))
     print(f"written {args.out}")
 
 
@@ -378,12 +441,35 @@ def step_overhead(device: str, pairs: int) -> dict:
     return out
 
 
+def roofline(flops: int, paired: dict, peak: dict) -> dict:
+    """Achieved FLOP/s of the floor and of metazoo (counted FLOPs ÷ paired median step) and their share of peak."""
+    floor_rate, metazoo_rate = flops / (paired["floor_ms"] / 1e3), flops / (paired["method_ms"] / 1e3)
+    return {"flops_per_step": flops, "floor_flops_per_s": round(floor_rate), "metazoo_flops_per_s": round(metazoo_rate),
+            "floor_fraction_of_peak": round(floor_rate / peak["peak_flops_per_s"], 4),
+            "metazoo_fraction_of_peak": round(metazoo_rate / peak["peak_flops_per_s"], 4)}
+
+
+def roofline_table(rows: list[dict], peak: dict) -> str:
+    """The docs/performance.md roofline table."""
+    lines = [f"peak float32 {peak['peak_flops_per_s'] / 1e9:.1f} GFLOP/s (GEMM {peak['gemm_flops_per_s'] / 1e9:.1f}, "
+             f"conv {peak['conv_flops_per_s'] / 1e9:.1f})", "",
+             "| model | stage | GFLOP per step | floor ms | floor GFLOP/s (of peak) | metazoo ms | "
+             "metazoo GFLOP/s (of peak) | metazoo ÷ floor, paired |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        p = r["metazoo_vs_floor_paired"]
+        lines.append(f"| {r['model']} | {r['stage']} | {r['flops_per_step'] / 1e9:.2f} | {p['floor_ms']:.1f} | "
+                     f"{r['floor_flops_per_s'] / 1e9:.1f} ({r['floor_fraction_of_peak']:.1%}) | {p['method_ms']:.1f} | "
+                     f"{r['metazoo_flops_per_s'] / 1e9:.1f} ({r['metazoo_fraction_of_peak']:.1%}) | "
+                     f"{r['metazoo_vs_floor']:.3f} |")
+    return "\n".join(lines)
+
+
 def markdown_table(rows: list[dict]) -> str:
     """The docs/performance.md table."""
     lines = ["| model | stage | metazoo ms/it | floor ms/it | metazoo ÷ floor, paired (medians; range by tenth; pairs) "
              "| step ops ms (÷ floor) | reference ms/it | reference ÷ metazoo | plenoptic ÷ floor, paired (range) "
-             "| plenoptic ÷ metazoo | img·it/s b1 | img·it/s b8 |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| plenoptic ÷ metazoo | img·it/s b1 | img·it/s b8 | floor, metazoo % of peak FLOP/s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         ms, p, q = r["ms_per_iter"], r["metazoo_vs_floor_paired"], r["plenoptic_vs_floor_paired"]
         lines.append(f"| {r['model']} | {r['stage']} | {ms['metazoo']:.1f} | {ms['floor']:.1f} | "
@@ -393,7 +479,8 @@ def markdown_table(rows: list[dict]) -> str:
                      f"{ms['reference']:.1f} | {r['reference_vs_metazoo']:.2f} | "
                      f"{q['ratio']:.3f} ({min(q['ratio_by_tenth']):.3f}–{max(q['ratio_by_tenth']):.3f}) | "
                      f"**{r['plenoptic_vs_metazoo']:.2f}** | {r['img_iter_per_s_b1']:.1f} | "
-                     f"{r['img_iter_per_s_b8']:.1f} |")
+                     f"{r['img_iter_per_s_b8']:.1f} | {r['floor_fraction_of_peak']:.1%}, "
+                     f"{r['metazoo_fraction_of_peak']:.1%} |")
     return "\n".join(lines)
 
 
