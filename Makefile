@@ -28,6 +28,7 @@ replicate: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-test
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/metamer_step.py
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/cochleagram.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -78,6 +78,9 @@ def _click_error(exc: BaseException) -> str | None:
 
 def main() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from metazoo_core.cpus import default_thread_env
+
+    default_thread_env()  # threads follow the CPUs allotted (affinity, cgroup quota, SLURM), not the node's cores
     try:
         code = app(standalone_mode=False)  # errors are ours to print: one line each
     except MetazooError as e:

@@ -19,6 +19,7 @@ from typing import Any, Callable
 import submitit
 from submitit.helpers import Checkpointable, DelayedSubmission
 
+from ..cpus import cpu_budget, workers_and_threads
 from ..errors import MetazooError
 from .plan import Plan, SlurmOptions
 from .store import Store
@@ -34,11 +35,19 @@ for _handler in list(logging.getLogger("submitit").handlers):  # keep stdout for
 
 
 class ChunkWorker(Checkpointable):
-    """The callable submitted to each job: runs a chunk of units; requeued with the same chunk on timeout."""
+    """The callable submitted to each job: runs a chunk of units; requeued with the same chunk on timeout.
+    `threads`: torch threads of this worker (local workers share the allotted CPUs), None to keep the default."""
+
+    def __init__(self, threads: int | None = None):
+        self.threads = threads
 
     def __call__(self, root: str, unit_ids: list[str]) -> dict[str, Any]:
         if os.environ.get("SUBMITIT_EXECUTOR") == "local":
             die_with_parent()
+        if self.threads:
+            import torch
+
+            torch.set_num_threads(self.threads)
         return run_units(root, unit_ids)
 
     def checkpoint(self, root: str, unit_ids: list[str]) -> DelayedSubmission:
@@ -119,7 +128,8 @@ def submit(plan: Plan, store: Store, executor: str = "local", max_parallel: int 
            slurm: SlurmOptions | None = None, retry_failed: bool = False) -> Submission:
     """Record the plan in the store's manifest and start workers for the units that are neither done nor failed.
 
-    local: `max_parallel` processes (default: CPU count), each with a contiguous chunk; slurm: one array task per
+    local: `max_parallel` processes (default: the CPU budget, `cpus.cpu_budget`), each with a contiguous chunk
+    and budget ÷ processes threads; slurm: one array task per
     `units_per_task` units, at most `max_parallel` running at once; debug: one chunk, run in this process (no
     submitit) by `wait`.
     """
@@ -139,17 +149,19 @@ def submit(plan: Plan, store: Store, executor: str = "local", max_parallel: int 
             failed += 1
         else:
             todo.append(uid)
+    threads = None
     if executor == "slurm":
         chunks = chunk(todo, size=slurm.units_per_task)
     elif executor == "local":
-        chunks = chunk(todo, n_chunks=max_parallel or os.cpu_count() or 1)
+        workers, threads = workers_and_threads(len(todo), cpu_budget(), max_parallel)
+        chunks = chunk(todo, n_chunks=max_parallel or workers)
     else:
         chunks = chunk(todo, n_chunks=1)
     jobs: list[Any] = []
     if chunks and executor != "debug":
         ex = _executor(executor, store, plan.name, slurm, max_parallel)
         try:
-            jobs = ex.map_array(ChunkWorker(), [str(store.root.resolve())] * len(chunks), chunks)
+            jobs = ex.map_array(ChunkWorker(threads), [str(store.root.resolve())] * len(chunks), chunks)
         except Exception as e:  # noqa: BLE001 - sbatch's refusal (bad partition, account, limits) as one line
             lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
             why = next((ln for ln in lines if "error" in ln.lower()), lines[-1] if lines else type(e).__name__)
