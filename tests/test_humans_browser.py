@@ -230,3 +230,58 @@ def test_sound_session_with_headphone_check_in_chromium(experiments, browser, tm
         assert timing["played"] == "ended" and "audio element" in timing["method"]
         requested = D.json.loads(r["requested"])["stimulus"]
         assert abs(r["stimulus_ms"] - requested) < 250, (r["trial"], r["stimulus_ms"], requested)
+
+
+def test_server_killed_mid_session_the_page_waits_and_continues(experiments, browser, tmp_path):
+    """SIGKILL while the participant answers trial 4; the page keeps retrying that trial's POST; the server is
+    started again on the same port; the session continues at trial 5 and every trial is stored exactly once.
+    Then a reload of the link resumes at the next unanswered trial."""
+    import socket
+
+    from selenium.webdriver.common.by import By
+
+    folder = tmp_path / "vision"
+    shutil.copytree(experiments["vision"], folder)
+    plan = D.plan(D.load_design(folder, D.Settings(practice=0, catch=2)), 1)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    options = ("--practice", "0", "--catch", "2", "--port", port)
+    server = Server(folder, *options)
+    link = server.links["P001"]
+    browser.get(link)
+    t0 = time.time()
+    while state(browser) != ("response", 4) and time.time() - t0 < 60:
+        phase, trial = state(browser)
+        if phase == "instructions":
+            browser.find_element(By.CSS_SELECTOR, "#jspsych-html-button-response-btngroup button").click()
+        elif phase == "response":
+            browser.find_element(By.CSS_SELECTOR, f'button.mz-choice[data-choice="{plan[trial]["answer"]}"]').click()
+            while state(browser) == ("response", trial):
+                time.sleep(0.01)
+        time.sleep(0.02)
+    server.kill()
+    browser.find_element(By.CSS_SELECTOR, f'button.mz-choice[data-choice="{plan[4]["answer"]}"]').click()
+    time.sleep(1.0)
+    assert state(browser) == ("saving", 4)  # the page waits for the server to confirm trial 4
+    assert [r["trial"] for r in stored(folder)] == [0, 1, 2, 3]
+    server = Server(folder, *options)
+    try:
+        t0 = time.time()
+        while state(browser)[1] == 4 and time.time() - t0 < 30:
+            time.sleep(0.05)
+        assert state(browser)[1] == 5  # continues at the next trial without a reload
+        while state(browser) != ("response", 6) and time.time() - t0 < 60:
+            if state(browser)[0] == "response":
+                trial = state(browser)[1]
+                browser.find_element(By.CSS_SELECTOR,
+                                     f'button.mz-choice[data-choice="{plan[trial]["answer"]}"]').click()
+                while state(browser) == ("response", trial):
+                    time.sleep(0.01)
+            time.sleep(0.02)
+        text = run_session(browser, link, plan)  # reload: "Welcome back", resumes at trial 6
+    finally:
+        server.stop()
+    assert "finished" in text
+    rows = stored(folder)
+    assert [r["trial"] for r in rows] == list(range(len(plan))) and all(r["correct"] == 1 for r in rows)

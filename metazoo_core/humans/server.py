@@ -145,6 +145,9 @@ def bind(host: str, port: int) -> socket.socket:
     """A listening socket, or one line saying the address is taken."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
+    # a restart right after a crash must not wait for the old connections' TIME_WAIT; on Linux this still
+    # refuses a port that another program is listening on
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
     except OSError as e:
