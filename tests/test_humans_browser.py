@@ -260,6 +260,7 @@ def test_server_killed_mid_session_the_page_waits_and_continues(experiments, bro
             while state(browser) == ("response", trial):
                 time.sleep(0.01)
         time.sleep(0.02)
+    assert state(browser) == ("response", 4), (state(browser), browser.get_log("browser"))
     server.kill()
     browser.find_element(By.CSS_SELECTOR, f'button.mz-choice[data-choice="{plan[4]["answer"]}"]').click()
     time.sleep(1.0)
