@@ -140,7 +140,8 @@ def test_16_way_table_equals_the_hand_typed_geirhos_list():
 def test_16_way_decision_is_the_max_logit_rule():
     """Synthetic logits where the rules disagree. Row 0: top-1 is class 0 (tench, outside the 16 categories); among
     the categories, one dog logit is highest → dog (top-1-then-map has no answer). Row 1: one cat logit at 3.0
-    against every bird logit at 2.9 → cat by max, bird by mean. Row 2: 544 (Dutch oven) highest → oven."""
+    against every bird logit at 2.9 → cat by max, bird by mean. Row 2: 544 (Dutch oven) is the highest of the 208
+    (the other oven index, 766, is the lowest logit) → oven only if 544 belongs to oven."""
     from metazoo_core.labels import predict_labels
 
     logits = torch.full((3, 1000), -10.0)
@@ -148,7 +149,7 @@ def test_16_way_decision_is_the_max_logit_rule():
     logits[1, 281] = 3.0
     logits[1, GEIRHOS_INDICES["bird"]] = 2.9
     logits[1, GEIRHOS_INDICES["cat"][1:]] = -5.0
-    logits[2, 544], logits[2, 766], logits[2, 0] = 6.0, -9.0, 7.0
+    logits[2, 544], logits[2, 766], logits[2, 0] = 6.0, -11.0, 7.0  # 766 (rotisserie) below the background
     assert predict_labels(logits, "imagenet1000") == ["dog", "cat", "oven"]
 
 
