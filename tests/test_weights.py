@@ -79,6 +79,7 @@ def test_url_source_checks_sha_and_retries(tmp_path, monkeypatch):
     sha = hashlib.sha256(body).hexdigest()
     monkeypatch.setenv("METAZOO_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)  # read once, when first imported
     spec = get_spec("efficientnet_lite0")
     with serve_hub({}, plain={"w.safetensors": body, "bad.safetensors": body},
                    truncate_first={"w.safetensors"}) as host:
