@@ -519,3 +519,17 @@ def test_mirror_missing_falls_back_to_the_original(cli, tmp_path):
         r = cli("fetch", "efficientnet_lite0", env=env)
     assert r.returncode == 0, r.stderr
     assert "efficientnet-lite0-57934424.pth" in r.stdout
+
+
+def test_download_resumes_a_partial_file_left_by_an_earlier_run(tmp_path, monkeypatch):
+    from metazoo_core.download import download, incomplete_path
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    body = os.urandom(300_000)
+    dest = tmp_path / "big.tar"
+    incomplete_path(dest).write_bytes(body[:123_456])  # what a killed run leaves behind
+    with serve_hub(plain={"big.tar": body}) as host:
+        download(f"{host.url}/files/big.tar", dest, sha256=hashlib.sha256(body).hexdigest())
+        assert host.ranges["big.tar"] == ["bytes=123456-"]
+    assert dest.read_bytes() == body and not incomplete_path(dest).exists()
