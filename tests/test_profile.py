@@ -32,16 +32,23 @@ window.addEventListener("load", () => {
 
 @pytest.fixture(scope="module")
 def profiled(tmp_path_factory, cli):
-    """lite0 profiled alone first (its units land in the store), a readout of lite1 written by `metazoo readout`
-    into runs/, then all three profiled: only lite1's and lite2's missing units may run."""
+    """lite0 profiled alone first (its units land in the store), a readout of lite1 written into runs/ as
+    `metazoo readout` writes it, then all three profiled by the CLI: only lite1's and lite2's missing units may run."""
+    from metazoo_core.models import load_model
+    from metazoo_core.readout import ReadoutConfig, readout_stages
+    from metazoo_core.readout.data import load_readout_data
+    from metazoo_core.readout.run import readout_dir
+
     root = tmp_path_factory.mktemp("profile")
     store, runs = root / "store", root / "runs"
     first = cli("profile", MODELS[0], "--out", str(root / "first"), "--store", str(store), "--runs", str(runs), *TINY)
     assert first.returncode == 0, first.stderr
-    data = _folder(root / "data")
-    ro = cli("readout", MODELS[1], "--data", str(data), "--stage", "blocks_1", "--stage", "head", "--epochs", "1",
-             "--units", "32", "--no-augment", "--batch-size", "4", "--out", str(runs / "readout"))
-    assert ro.returncode == 0, ro.stderr
+    model = load_model(MODELS[1])
+    train, val, _ = load_readout_data(_folder(root / "data"), model.spec, 0.34)
+    cfg = ReadoutConfig(epochs=1, units=32, augment=False, batch_size=4)
+    readout_stages(model, train, val, ["blocks_1", "head"], readout_dir(runs / "readout", MODELS[1], 0, cfg),
+                   config=cfg)
+    del model
     second = cli("profile", *MODELS, "--out", str(root / "out"), "--store", str(store), "--runs", str(runs), *TINY)
     assert second.returncode == 0, second.stderr
     return root, first, second

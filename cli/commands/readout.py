@@ -55,6 +55,9 @@ def _readout(
                            weight_decay=weight_decay, augment=augment, crop_scale=(crop_scale_low, 1.0),
                            flip_p=flip_p, standardize=standardize)
     check_writable(out_dir)
+    from metazoo_core.robustness.data import class_folders
+
+    class_folders(data / "train" if (data / "train").is_dir() else data)  # layout mistakes: one line, before torch
 
     from metazoo_core.models import load_model
     from metazoo_core.readout.data import load_readout_data

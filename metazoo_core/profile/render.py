@@ -32,16 +32,18 @@ def _fmt(x: Any) -> str:
 
 def _stage_plot(series: dict[str, dict[str, float]], path: Path, ylabel: str, title: str,
                 chance: float | None = None) -> Path:
-    """Lines over stages (x = relative depth when the series have different stages)."""
+    """Lines over stages: named stages when every series has the same ones, else relative depth (0 → 1)."""
     fig = plots.new_figure(5.2, 3.4)
     ax = fig.add_subplot()
+    shared = len({tuple(pts) for pts in series.values()}) == 1
     for name, pts in series.items():
         stages = list(pts)
-        xs = [i / max(len(stages) - 1, 1) for i in range(len(stages))] if len(series) > 1 else list(range(len(stages)))
+        xs = list(range(len(stages))) if shared else [i / max(len(stages) - 1, 1) for i in range(len(stages))]
         ax.plot(xs, [pts[s] for s in stages], marker="o", ms=3, label=name)
-        if len(series) == 1:
-            ax.set_xticks(xs, stages, rotation=60, ha="right", fontsize=7)
-    if len(series) > 1:
+    if shared:
+        stages = list(next(iter(series.values())))
+        ax.set_xticks(range(len(stages)), stages, rotation=60, ha="right", fontsize=7)
+    else:
         ax.set_xlabel("relative stage depth (0 = first, 1 = last)")
     if chance is not None:
         ax.axhline(chance, color="0.5", ls="--", lw=0.8)
