@@ -142,3 +142,24 @@ def test_ood_model_vs_human_on_a_release_layout_folder(tmp_path, cli):
     missing = cli("ood", "efficientnet_lite0", "--benchmark", "model-vs-human", "--data", str(tmp_path))
     assert missing.returncode != 0 and "bethgelab/model-vs-human" in missing.stderr
     assert len(missing.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["ood", "efficientnet_lite0", "--benchmark", "imagenet-c", "--device", "cuda:7"], "cuda:7"),
+    (["readout", "efficientnet_lite0", "--data", ".", "--device", "cuda:7"], "cuda:7"),
+    (["ood", "efficientnet_lite0", "--benchmark", "imagenet-c", "--severity", "6"], "severities are 1–5"),
+    (["ood", "efficientnet_lite0", "--benchmark", "nope"], "imagenet-c or model-vs-human"),
+    (["ood", "cochresnet50", "--benchmark", "imagenet-c"], "not an ImageNet image classifier"),
+    (["readout", "efficientnet_lite0", "--data", ".", "--max-lr", "0"], "lr")])
+def test_option_mistakes_are_one_line(argv, needle, monkeypatch, capsys, tmp_path):
+    import sys
+
+    from metazoo_cli.app import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["metazoo", *argv])
+    with pytest.raises(SystemExit) as e:
+        main()
+    err = capsys.readouterr().err
+    assert e.value.code != 0 and len(err.strip().splitlines()) == 1 and err.startswith("error:"), err
+    assert needle in err, err

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from ..console import err, notice, out, print_json
+from ..console import err, notice, out, pick_device, print_json
 
 
 def _ood(
@@ -43,6 +43,7 @@ def _ood(
     if batch_size < 1:
         raise InputError("--batch-size must be ≥ 1")
     check_writable(out_dir)
+    device = pick_device(device)
     if benchmark == "model-vs-human":
         from metazoo_core.ood.model_vs_human import DOWNLOAD_HINT, data_sets
 

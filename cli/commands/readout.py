@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from ..console import err, notice, out, print_json
+from ..console import err, notice, out, pick_device, print_json
 
 
 def _readout(
@@ -55,6 +55,7 @@ def _readout(
                            weight_decay=weight_decay, augment=augment, crop_scale=(crop_scale_low, 1.0),
                            flip_p=flip_p, standardize=standardize)
     check_writable(out_dir)
+    device = pick_device(device)
     from metazoo_core.robustness.data import class_folders
 
     class_folders(data / "train" if (data / "train").is_dir() else data)  # layout mistakes: one line, before torch
