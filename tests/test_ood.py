@@ -163,3 +163,32 @@ def test_option_mistakes_are_one_line(argv, needle, monkeypatch, capsys, tmp_pat
     err = capsys.readouterr().err
     assert e.value.code != 0 and len(err.strip().splitlines()) == 1 and err.startswith("error:"), err
     assert needle in err, err
+
+
+def test_a_downloaded_imagenet_c_tree_is_scored_by_wordnet_id(tmp_path):
+    """DIR/<corruption>/<severity>/<wnid>/<image>: labels from the WordNet id's ImageNet index. Each (clean) image
+    is filed under the WordNet id of the model's own top-1, so accuracy is 1 exactly when id → index is right (and 0
+    for the image filed under a neighbouring id); cells missing from the tree are reported, not scored."""
+    import torch
+    from PIL import Image
+
+    from metazoo_core.inputs import load_input
+    from metazoo_core.io.images import builtin_array
+    from metazoo_core.models import load_model
+    from metazoo_core.ood.imagenet_c import imagenet_wnids, is_imagenet_c_tree, tree_imagenet_c
+
+    wnids = imagenet_wnids()
+    assert len(wnids) == 1000 and wnids[0] == "n01440764" and len(set(wnids)) == 1000
+    model = load_model("efficientnet_lite0")
+    for sev, names, shift in (("1", ["chelsea", "coffee"], 0), ("5", ["chelsea"], 1)):
+        for name in names:
+            x = load_input(f"builtin:{name}", model.spec).tensor[None]
+            with torch.no_grad():
+                top = int(model.logits(x).argmax())
+            folder = tmp_path / "fog" / sev / wnids[(top + shift) % 1000]
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(builtin_array(name)).save(folder / f"{name}.png")
+    assert is_imagenet_c_tree(tmp_path)
+    r = tree_imagenet_c(model.logits, tmp_path, model.spec, ["fog", "snow"], [1, 5], None)
+    assert r["accuracy"]["fog"] == {"1": 1.0, "5": 0.0}
+    assert r["absent"] == ["snow/1", "snow/5"] and "snow" in r["missing"] and list(r["accuracy"]) == ["fog"]
