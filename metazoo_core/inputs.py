@@ -66,4 +66,31 @@ def load_many(sources: list[str], spec: ModelSpec) -> tuple[list[Any], list[str]
             items.append(load_input(source, spec))
         except MetazooError as e:
             problems.append(str(e))
+    for item, label in zip(items, distinct_labels([item.name for item in items],
+                                                  [getattr(item, "source", "") or item.name for item in items])):
+        if label != item.name:  # notices name the input as the label does
+            item.notices = [label + n[len(item.name):] if n.startswith(f"{item.name}: ") else n
+                            for n in item.notices]
+            item.name = label
     return items, problems
+
+
+def distinct_labels(names: list[str], sources: list[str]) -> list[str]:
+    """Labels that tell inputs apart: each name as it is when no other input shares it, else the shortest path
+    suffix (folders + file stem, joined by '/') that no other input of the same name has, e.g. `cat/0.png` and
+    `cup/0.png` → 'cat/0', 'cup/0'. Inputs that share even their full path (one file given twice) keep the full
+    path; callers that write files still make those unique (`metamer.runs.unique_names`)."""
+    groups: dict[str, list[int]] = {}
+    for i, n in enumerate(names):
+        groups.setdefault(n, []).append(i)
+    labels = list(names)
+    for members in (m for m in groups.values() if len(m) > 1):
+        parts = {i: [*Path(sources[i]).parent.parts, names[i]] for i in members}
+        for i in members:
+            others = [parts[j] for j in members if j != i]
+            k = len(parts[i])
+            for k in range(2, len(parts[i]) + 1):
+                if all(o[-k:] != parts[i][-k:] for o in others):
+                    break
+            labels[i] = "/".join(p for p in parts[i][-k:] if p not in ("/", ""))
+    return labels

@@ -69,7 +69,8 @@ def run_generate(model: str, inputs: list[str], stages: list[str], recipe: str =
                  batch_size: int = 8, out_dir: Path = Path("runs/metamers"), device: str = "cpu",
                  null_path: Optional[Path] = None, weights: Optional[str] = None, random_weights: bool = False,
                  checkpoint_every: int = 200, stop_loss: Optional[float] = None,
-                 restart: bool = False, schedule: Optional[str] = None) -> tuple[list[dict], int]:
+                 restart: bool = False, schedule: Optional[str] = None,
+                 overwrite: bool = False) -> tuple[list[dict], int]:
     """Load, generate, save; per-input and per-stage problems are printed and counted. Returns (records, failures)."""
     from metazoo_core.errors import MetazooError
     from metazoo_core.fileio import check_writable
@@ -116,7 +117,7 @@ def run_generate(model: str, inputs: list[str], stages: list[str], recipe: str =
         records = generate_metamers(net, items, valid, recipe=recipe, iterations=iterations, blocks=blocks,
                                     seed=seed, batch_size=batch_size, out_dir=out_dir, null=null, device=device,
                                     progress=display, resume=not restart, checkpoint_every=checkpoint_every,
-                                    stop_loss=stop_loss, schedule=schedule)
+                                    stop_loss=stop_loss, schedule=schedule, overwrite=overwrite)
     return records, failed
 
 
@@ -138,7 +139,9 @@ def _generate(
     random_weights: bool = typer.Option(False, "--random-weights", help="skip loading trained weights"),
     checkpoint_every: int = typer.Option(200, "--checkpoint-every", help="steps between resumable saves (≥ 1)"),
     stop_loss: Optional[float] = typer.Option(None, "--stop-loss", help="stop an item once its loss is below"),
-    restart: bool = typer.Option(False, "--restart", help="ignore finished or checkpointed items in --out"),
+    restart: bool = typer.Option(False, "--restart", help="recompute every item, replacing earlier results in --out"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace results of a different command in --out "
+                                   "(without it such a run is refused; the same command resumes)"),
     schedule: Optional[str] = typer.Option(
         None, "--schedule", help="unit schedule: the model's default (hmax_units, spectemp_coarse_to_fine), "
         "the released code's variant (hmax_units_code, spectemp_coarse_to_fine_code), or none"),
@@ -146,7 +149,7 @@ def _generate(
     """Generate model metamers (the study's procedure by default); rerunning the same command resumes."""
     records, failed = run_generate(model, inputs, stage, recipe, iterations, blocks, seed, batch_size, out_dir,
                                    device, null_path, weights, random_weights, checkpoint_every, stop_loss, restart,
-                                   schedule)
+                                   schedule, overwrite)
     if as_json:
         err.print(summary_table(records))
         print_json(records)

@@ -197,15 +197,26 @@ def _activations(
     weights_path: Optional[str] = typer.Option(None, "--weights", help="checkpoint overriding the registry's"),
     random_weights: bool = typer.Option(False, "--random-weights", help="skip loading trained weights"),
     device: str = typer.Option("cpu", "--device", help="auto (best available), cpu, cuda, cuda:N or mps"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace existing files in --out (without it the run "
+                                   "is refused before anything is written)"),
 ) -> None:
-    """Save stage activations, one `<input stem>__<stage>.npy` per input and stage (shape without batch)."""
+    """Save stage activations, one `<input>__<stage>.npy` per input and stage (shape without batch); inputs that
+    share a file name are told apart by their folders (`cat/0.png`, `cup/0.png` → cat_0__…, cup_0__…)."""
+    from metazoo_core.errors import InputError
     from metazoo_core.fileio import check_writable, save_npy
+    from metazoo_core.metamer.runs import unique_names
     from metazoo_core.plugins import get_spec
 
     spec = get_spec(model)
     spec.check_stages(stage)
     device = pick_device(device)
     check_writable(out_dir)
+    items, failed = load_inputs(inputs, spec)
+    files = [[out_dir / f"{name}__{s}.npy" for s in stage] for name in unique_names([i.name for i in items])]
+    existing = [p for row in files for p in row if p.exists()]
+    if existing and not overwrite:
+        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+        raise InputError(f"{existing[0]}{more} already exists; pass --overwrite to replace, or choose another --out")
     import torch
 
     from metazoo_core.models import load_model
@@ -213,12 +224,13 @@ def _activations(
     net = load_model(spec, pretrained=not random_weights, weights=weights_path, device=device, stages=stage)
     if net.weights_notice:
         notice(net.weights_notice)
-    items, failed = load_inputs(inputs, spec)
-    for item in items:
+    for item, row in zip(items, files):
         with torch.no_grad():
             acts = net(item.tensor.unsqueeze(0).to(device), stage)
-        for s in stage:
-            save_npy(out_dir / f"{item.name}__{s}.npy", acts[s][0].cpu().numpy())
+        for s, path in zip(stage, row):
+            array = acts[s][0].cpu().numpy()
+            save_npy(path, array)
+            out.print(f"{item.name} {s}: {path} {'×'.join(map(str, array.shape))}", highlight=False, markup=False)
     err.print(f"activations written to {out_dir}")
     if failed:
         raise typer.Exit(2)

@@ -22,8 +22,8 @@ from .acceptance import assess, measure_stages
 from .null import NullDistribution
 from .optimise import ItemState, ProgressEvent, optimise_stage
 from .recipes import Recipe, get_recipe
-from .runs import (RECORD_FILE, SCHEMA, STATE_FILE, fingerprint, load_record, load_state, safe_name, save_state,
-                   tensor_sha256, unique_names, versions, weights_identity)
+from .runs import (RECORD_FILE, SCHEMA, STATE_FILE, fingerprint, holds_other, load_record, load_state, safe_name,
+                   save_state, tensor_sha256, unique_names, versions, weights_identity)
 
 
 def noise_seed(seed: int, index: int) -> int:
@@ -123,7 +123,7 @@ def generate_metamers(model, inputs: Sequence[Any], stages: Sequence[str], recip
                       progress: Callable[[ProgressEvent], None] | None = None, resume: bool = True, *,
                       log_every: int = 50, gather_every: int = 50, checkpoint_every: int = 200,
                       stop_loss: float | None = None, schedule: str | None = None,
-                      plugin_host=None) -> MetamerRun:
+                      plugin_host=None, overwrite: bool = True) -> MetamerRun:
     """Metamers of `inputs` (LoadedImage/LoadedSound: .name, .tensor in the model's range) at `stages`.
 
     Returns one record per (input, stage), input-major, in the order given (record.json's fields), as a
@@ -131,6 +131,8 @@ def generate_metamers(model, inputs: Sequence[Any], stages: Sequence[str], recip
     `runs`) and resumes finished or checkpointed items of the same command; without it (the default), writes nothing.
     `schedule` names the unit schedule (default: the spec's, e.g. hmax_units; "hmax_units_code" or
     "spectemp_coarse_to_fine_code" for the released code's variants; "none" for every unit at every step).
+    `overwrite=False` refuses (MetazooError, one line, nothing written) when an item's folder holds results of a
+    different command (other settings, or another input of the same name); the CLI's default.
     """
     spec = model.spec
     schedule_name = schedule or spec.metamer.schedule
@@ -165,6 +167,12 @@ def generate_metamers(model, inputs: Sequence[Any], stages: Sequence[str], recip
     def folder(it: _Item) -> Path:
         return model_dir / it.folder_name / safe_name(it.stage)
 
+    if model_dir is not None and not overwrite and resume:
+        taken = [folder(it) for it in items if holds_other(folder(it), it.fp)]
+        if taken:
+            more = f" (and {len(taken) - 1} more)" if len(taken) > 1 else ""
+            raise MetazooError(f"{taken[0]}{more} holds results of a different command (other settings or another "
+                               "input of the same name); pass --overwrite to replace them, or choose another --out")
     if model_dir is not None:
         for i, t in enumerate(originals):
             d = model_dir / folders[i]

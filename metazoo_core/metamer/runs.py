@@ -110,6 +110,18 @@ def load_state(folder: Path, fp: str) -> ItemState | None:
                      wall_time_s=float(meta["wall_time_s"]), stopped_early=bool(meta.get("stopped_early")))
 
 
+def holds_other(folder: Path, fp: str) -> bool:
+    """Whether `folder` holds a finished record or a saved state made by a different command (fingerprint ≠ `fp`):
+    writing there would replace another run's results."""
+    record = folder / RECORD_FILE
+    if record.is_file():
+        try:
+            return json.loads(record.read_text()).get("fingerprint") != fp
+        except (OSError, ValueError):
+            return True
+    return (folder / STATE_FILE).is_file() and load_state(folder, fp) is None
+
+
 def load_record(folder: Path, fp: str) -> dict[str, Any] | None:
     """A finished item's record when it exists and was made by the same command (fingerprint)."""
     path = folder / RECORD_FILE

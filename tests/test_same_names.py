@@ -1,0 +1,78 @@
+"""Issue 18, must-show 3: inputs that share a file name (`cat/0.png`, `cup/0.png`) are kept and labelled apart by
+`activations`, `generate` and `predict`, and a second run never replaces the first one's results silently:
+`activations` refuses existing files without --overwrite, `generate` resumes the same command and refuses a
+different one without --overwrite."""
+import numpy as np
+import pytest
+from PIL import Image
+
+from climain import run_main
+from metazoo_core.inputs import distinct_labels
+
+MODEL = ["efficientnet_lite0", "--random-weights"]
+
+
+def _errors(result) -> int:
+    return sum(line.startswith("error:") for line in result.stderr.splitlines())
+
+
+def test_labels_are_the_shortest_distinguishing_path_suffix():
+    assert distinct_labels(["0", "0", "x"], ["d/cat/0.png", "d/cup/0.png", "d/x.png"]) == ["cat/0", "cup/0", "x"]
+    assert distinct_labels(["0", "0"], ["a/cat/0.png", "b/cat/0.png"]) == ["a/cat/0", "b/cat/0"]
+    assert distinct_labels(["0", "1"], ["cat/0.png", "cat/1.png"]) == ["0", "1"]
+
+
+@pytest.fixture(scope="module")
+def two_zeros(tmp_path_factory):
+    """cat/0.png (a photo-like gradient) and cup/0.png (its mirror image): same file name, different pictures."""
+    root = tmp_path_factory.mktemp("data")
+    ramp = np.linspace(0, 255, 64 * 64 * 3).reshape(64, 64, 3).astype(np.uint8)
+    for folder, pixels in (("cat", ramp), ("cup", ramp[:, ::-1].copy())):
+        (root / folder).mkdir()
+        Image.fromarray(pixels).save(root / folder / "0.png")
+    return root
+
+
+def test_activations_keep_both_and_refuse_to_overwrite(two_zeros, tmp_path, capsys):
+    args = ["activations", *MODEL, str(two_zeros / "cat"), str(two_zeros / "cup"), "--stage", "stem",
+            "--out", str(tmp_path)]
+    first = run_main(capsys, *args)
+    assert first.code == 0, first.stderr
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["cat_0__stem.npy", "cup_0__stem.npy"]
+    a, b = (np.load(tmp_path / f) for f in files)
+    assert not np.array_equal(a, b)  # two different pictures, two different activations
+    assert "cat/0 stem:" in first.stdout and "cup/0 stem:" in first.stdout
+    stamp = {f: (tmp_path / f).stat().st_mtime_ns for f in files}
+    again = run_main(capsys, *args)
+    assert again.code == 2 and _errors(again) == 1 and "--overwrite" in again.stderr
+    assert "notice: cat/0: 64 px crop upsampled" in again.stderr
+    assert {f: (tmp_path / f).stat().st_mtime_ns for f in files} == stamp
+    assert run_main(capsys, *args, "--overwrite").code == 0
+
+
+def test_predict_labels_them_apart(two_zeros, capsys):
+    res = run_main(capsys, "predict", *MODEL, str(two_zeros / "cat"), str(two_zeros / "cup"), "--top", "1")
+    assert res.code == 0, res.stderr
+    assert [line.split(" ")[0] for line in res.stdout.splitlines()] == ["cat/0", "cup/0"]
+
+
+def test_generate_keeps_both_resumes_and_refuses_another_command(two_zeros, tmp_path, capsys):
+    args = ["generate", *MODEL, str(two_zeros / "cat" / "0.png"), str(two_zeros / "cup" / "0.png"),
+            "--stage", "stem", "--iterations", "2", "--blocks", "1", "--out", str(tmp_path), "--json"]
+    first = run_main(capsys, *args)
+    assert first.code == 0, first.stderr
+    import json
+
+    records = json.loads(first.stdout)
+    assert [r["input"]["name"] for r in records] == ["cat/0", "cup/0"]
+    run = tmp_path / "efficientnet_lite0"
+    assert sorted(p.name for p in run.iterdir()) == ["cat_0", "cup_0"]
+    record = run / "cat_0" / "stem" / "record.json"
+    before = record.read_bytes()
+    assert run_main(capsys, *args).code == 0 and record.read_bytes() == before  # same command: resumed
+    other = run_main(capsys, *args[:-1], "--seed", "3")  # a different command into the same folders
+    assert other.code == 2 and _errors(other) == 1 and "--overwrite" in other.stderr
+    assert record.read_bytes() == before
+    replaced = run_main(capsys, *args, "--seed", "3", "--overwrite")
+    assert replaced.code == 0 and record.read_bytes() != before
