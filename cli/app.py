@@ -36,7 +36,8 @@ def _options(
 
 
 PANELS = {
-    "Models": ["list", "info", "plugins", "fetch", "predict", "activations", "cochleagram"],
+    "Models": ["list", "info", "plugins", "fetch", "predict", "activations", "cochleagram",
+               "list-sounds"],
     "Metamers": ["demo", "generate", "null"],
     "Robustness": ["robustness", "train", "ood"],
     "Readouts and profiles": ["readout", "profile"],

@@ -31,6 +31,20 @@ def imagenet_names() -> list[str]:
     return list(ResNet50_Weights.IMAGENET1K_V1.meta["categories"])
 
 
+WORD_ORDER_NOTE = ("audio outputs named as words assuming the 794 outputs are a null class then the study's 793 "
+                   "words in alphabetical order (unverified until a study checkpoint confirms it)")
+"""Shown wherever an audio output index is printed as a word."""
+
+
+def audio_output_names(n_outputs: int) -> list[str] | None:
+    """Names of a word network's outputs: '(null)' for index 0, then the study's 793 words (alphabetical: the
+    order is unverified, see `WORD_ORDER_NOTE`); None when the network does not have 794 outputs."""
+    from .humans.design import vocabulary
+
+    words = vocabulary()
+    return ["(null)", *words] if n_outputs == len(words) + 1 else None
+
+
 def category16_index(logits):
     """(B, 1000) logits → (B,) index into `categories16()` by the max-logit rule."""
     import torch

@@ -113,4 +113,5 @@ def load_model(model: str | ModelSpec, pretrained: bool = True, weights: str | N
                       "loaded the main checkpoint only")
     staged = StagedModel(spec, network, fake_relu=fake_relu)
     staged.weights_sha256, staged.weights_source, staged.weights_notice = sha, source, notice
+    staged.random_weights = not pretrained and weights is None and declares_weights(spec)
     return staged if device == "cpu" else staged.to(device)

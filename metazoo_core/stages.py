@@ -135,6 +135,9 @@ class StagedModel(nn.Module):
         self.weights_sha256: str | None = None
         self.weights_source: str | None = None
         self.weights_notice: str | None = None
+        self.random_weights = False
+        """True when the registry names a checkpoint but it was not loaded (`--random-weights`): results from
+        an untrained network, which every output says."""
         lo, hi = spec.input.range
         self.input_range = (float(lo), float(hi))
         if spec.normalization is not None:

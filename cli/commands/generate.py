@@ -6,6 +6,10 @@ from typing import Any, Optional
 
 import typer
 
+from rich.markup import escape
+
+from metazoo_core.caveats import RANDOM_WEIGHTS, null_note
+
 from ..console import err, load_inputs, notice, out, pick_device, print_json, problem
 
 
@@ -48,20 +52,59 @@ def _verdict(passed: Optional[bool]) -> str:
     return {True: "[green]passed[/]", False: "[red]failed[/]", None: "not evaluated"}[passed]
 
 
+def _null_cell(record: dict) -> str:
+    """The verdict with the null's size: 'passed · null 20 pairs (loose)'."""
+    null = record.get("null") or {}
+    if not null:
+        return _verdict(record["passed"])
+    loose = " [yellow](loose)[/]" if null_note(null.get("pairs")) else ""
+    return f"{_verdict(record['passed'])} · null {null.get('pairs')} pairs{loose}"
+
+
+def _word(label: str, record: dict) -> str:
+    """An audio network's output index shown as the study's word ('380' → 'latin (380)'); other labels as they are."""
+    if record.get("modality") != "audio" or not str(label).isdigit():
+        return str(label)
+    from metazoo_core.labels import audio_output_names
+
+    names = audio_output_names(794)
+    i = int(label)
+    return f"{names[i]} ({i})" if names and i < len(names) else str(label)
+
+
 def summary_table(records: list[dict]):
+    """The console table of metamer records; a 'weights' column says RANDOM on every row made with random
+    weights, and the verdict column names the null's size."""
     from rich.table import Table
 
-    table = Table(title=f"{len(records)} metamers")
-    for col in ("input", "stage", "loss", "spearman", "pearson", "SNR dB", "prediction", "null criteria", "s"):
+    random = any(r.get("random_weights") for r in records)
+    title = f"{len(records)} metamers" + (" — computed with RANDOM weights" if random else "")
+    table = Table(title=title)
+    cols = ["input", "stage", "loss", "spearman", "pearson", "SNR dB", "prediction", "null criteria", "seconds"]
+    for col in cols + (["weights"] if random else []):
         table.add_column(col)
     for r in records:
         m = r["measures"][r["stage"]]
         p = r["prediction"]
-        pred = "—" if p["rule"] is None else f"{p['original']} → {p['metamer']}" + ("" if p["match"] else " ✗")
-        table.add_row(r["input"]["name"], r["stage"], f"{r['final_loss']:.4g}", f"{m['spearman']:.3f}",
-                      f"{m['pearson']:.3f}", f"{m['snr_db']:.2f}", pred, _verdict(r["passed"]),
-                      f"{r['wall_time_s']:.0f}")
+        pred = "—" if p["rule"] is None else (f"{_word(p['original'], r)} → {_word(p['metamer'], r)}"
+                                              + ("" if p["match"] else " ✗"))
+        row = [escape(r["input"]["name"]), escape(r["stage"]), f"{r['final_loss']:.4g}", f"{m['spearman']:.3f}",
+               f"{m['pearson']:.3f}", f"{m['snr_db']:.2f}", escape(pred), _null_cell(r), f"{r['wall_time_s']:.0f}"]
+        table.add_row(*row, *(["[red]RANDOM[/]" if r.get("random_weights") else "trained"] if random else []))
     return table
+
+
+def verdict_notices(records: list[dict]) -> None:
+    """One notice per loose null and one for random weights, under the table."""
+    for note in dict.fromkeys(null_note((r.get("null") or {}).get("pairs")) for r in records):
+        if note:
+            notice(note)
+    if any(r.get("modality") == "audio" and (r.get("prediction") or {}).get("rule") for r in records):
+        from metazoo_core.labels import WORD_ORDER_NOTE
+
+        notice(WORD_ORDER_NOTE)
+    if any(r.get("random_weights") for r in records):
+        notice(f"these metamers were computed with {RANDOM_WEIGHTS}")
 
 
 def run_generate(model: str, inputs: list[str], stages: list[str], recipe: str = "feather2023",
@@ -155,6 +198,7 @@ def _generate(
         print_json(records)
     else:
         out.print(summary_table(records))
+    verdict_notices(records)
     err.print(f"metamers in {Path(out_dir).resolve()}", highlight=False)
     if failed:
         raise typer.Exit(2)
@@ -206,6 +250,8 @@ def _null(
                           stages=stage or None,
                           pairing=("blocked" if pairs >= 10_000 else "independent") if pairing == "auto" else pairing)
     null.save(path)
+    if null_note(null.pairs):
+        notice(null_note(null.pairs))
     maxima = {s: null.max(s) for s in null.stages}
     if as_json:
         print_json({"path": str(path), "model": spec.id, "pairs": pairs, "max": maxima})

@@ -13,6 +13,7 @@ import torch
 
 from ..labels import predict_labels
 from ..measures import all_measures
+from ..caveats import null_note
 from .null import NullDistribution, all_stage_names
 
 CRITERION_NAMES = {"spearman": "spearman", "pearson": "pearson", "snr": "snr_db"}
@@ -44,6 +45,13 @@ def prediction_rule(model) -> str | None:
 
 def predictions(model, logits: torch.Tensor) -> list[str]:
     return predict_labels(logits, model.spec.classifier)
+
+
+def null_summary(null: NullDistribution, threshold: dict[str, float] | None) -> dict[str, Any]:
+    """A record's `null` field: where the null came from, its size, the thresholds used and, for a small null,
+    `loose: true` with the note saying why."""
+    note = null_note(null.pairs)
+    return {"path": null.path, "pairs": null.pairs, "max": threshold, "loose": note is not None, "note": note}
 
 
 def assess(model, stage: str, original: dict[str, torch.Tensor], metamer: dict[str, torch.Tensor],

@@ -18,7 +18,7 @@ import torch
 
 from ..errors import InputError, MetazooError
 from ..fileio import save_tensors, write_json
-from .acceptance import assess, measure_stages
+from .acceptance import assess, measure_stages, null_summary
 from .null import NullDistribution
 from .optimise import ItemState, ProgressEvent, optimise_stage
 from .recipes import Recipe, get_recipe
@@ -230,8 +230,7 @@ def _reassess(model, items: list["_Item"], originals, null, folder, device, refe
         verdict = assess(model, it.stage, reference_cache[it.input_index], met, null)[0]
         it.record.update(measures=verdict["measures"], criteria=verdict["criteria"], passed=verdict["passed"],
                          prediction=verdict["prediction"],
-                         null=None if null is None else {"path": null.path, "pairs": null.pairs,
-                                                         "max": verdict["threshold"]})
+                         null=None if null is None else null_summary(null, verdict["threshold"]))
         write_json(folder(it) / RECORD_FILE, it.record)
 
 
@@ -293,14 +292,15 @@ def _record(model, it: _Item, r: Recipe, seed: int, curve, verdict, null, state:
     spec = model.spec
     null_info = None
     if null is not None:
-        null_info = {"path": null.path, "pairs": null.pairs, "max": verdict["threshold"]}
+        null_info = null_summary(null, verdict["threshold"])
     recipe = {**r.as_record(), "schedule": schedule_name, "total_steps": r.total_steps,
               "log_every": log_every, "checkpoint_every": checkpoint_every, "stop_loss": stop_loss,
               "batch_size": batch_size, "noise_seed": noise_seed(seed, it.input_index),
               "step_sizes": [r.step_size(b) for b in range(r.blocks)] if r.method != "adam" else None}
     return {
         "schema": SCHEMA, "model": spec.id, "family": spec.family, "modality": spec.modality,
-        "weights_sha256": model.weights_sha256, "weights_source": model.weights_source, "stage": it.stage,
+        "weights_sha256": model.weights_sha256, "weights_source": model.weights_source,
+        "random_weights": model.random_weights, "stage": it.stage,
         "input": {"name": it.name, "source": it.source, "index": it.input_index, "folder": it.folder_name},
         "recipe": recipe, "seed": seed, "versions": versions(), "loss_curve": curve, "final_loss": final_loss,
         "steps_done": state.step, "stopped_early": state.stopped_early,

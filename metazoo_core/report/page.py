@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..analysis.runs import NATURAL, MetamerItem, Run, inside, read_run
+from ..caveats import RANDOM_WEIGHTS, null_note
 from ..fileio import check_writable, write_text
 
 RECOGNITION_DIR = "recognition"
@@ -101,7 +102,12 @@ def _badge(item: MetamerItem) -> dict[str, Any]:
     if pred:
         mark = " ✓" if pred.get("match") else " ✗"
         parts.append(f"{pred.get('original')} → {pred.get('metamer')}{mark}")
-    return {"cls": cls, "verdict": text, "parts": parts}
+    pairs = _dict(rec.get("null")).get("pairs")
+    if isinstance(pairs, int):
+        parts.append(f"null of {pairs} pairs")
+    note = null_note(pairs) if isinstance(pairs, int) else None
+    return {"cls": cls, "verdict": text + (" (loose null)" if note and passed is not None else ""), "parts": parts,
+            "note": note, "random": RANDOM_WEIGHTS if rec.get("random_weights") else ""}
 
 
 def _dict(x: Any) -> dict:
@@ -149,7 +155,8 @@ def _section(run: Run, model: str, link_from: Path | None, tmp: Path) -> dict[st
             "n_stages": len(run.stages(model)), "recipe": str(recipe.get("name")),
             "iterations": _fmt(recipe.get("iterations")), "blocks": _fmt(recipe.get("blocks")),
             "seed": _fmt(first.get("seed")),
-            "weights": f"{str(weights)[:12]}…" if weights else "random/constructed",
+            "weights": (RANDOM_WEIGHTS if any(i.record.get("random_weights") for i in items)
+                        else f"{str(weights)[:12]}…" if weights else "random/constructed"),
             "n_pass": sum(i.passed is True for i in items), "n_fail": sum(i.passed is False for i in items),
             "n_na": sum(i.passed is None for i in items), "head": [NATURAL, *run.stages(model)],
             "rows": _rows(run, model, link_from), "loss_plots": _loss_plots(run, model, tmp)}
