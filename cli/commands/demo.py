@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ..console import err, notice, out
+from ..console import err, notice, out, pick_device
 
 DEMO_MODEL = "efficientnet_lite0"
 DEMO_INPUT = "builtin:chelsea"
@@ -19,6 +19,7 @@ def _demo(
     out_dir: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="results folder"),
     iterations: int = typer.Option(100, "--iterations", "-i", help="steps per block (study: 3000)"),
     blocks: int = typer.Option(3, "--blocks", "-b", help="step-size blocks (study: 8)"),
+    device: str = typer.Option("cpu", "--device", help="auto (best available), cpu, cuda, cuda:N or mps"),
 ) -> None:
     """Generate efficientnet_lite0 metamers of a bundled photo at three stages (a short schedule, a few minutes)."""
     from metazoo_core.fileio import check_writable
@@ -31,17 +32,18 @@ def _demo(
 
     spec = get_spec(DEMO_MODEL)
     check_writable(out_dir)
-    model = load_model(spec)
+    device = pick_device(device)
+    model = load_model(spec, device=device)
     err.print(f"[bold]{spec.id}[/]: metamers of {DEMO_INPUT} at {', '.join(DEMO_STAGES)} — {blocks} blocks × "
               f"{iterations} steps (the study: 8 × 3000)", highlight=False)
     photos = [load_input(f"builtin:{n}", spec) for n in NULL_INPUTS]
-    null = build_null(model, photos, pairs=NULL_PAIRS, seed=0)
+    null = build_null(model, photos, pairs=NULL_PAIRS, seed=0, device=device)
     null.save(out_dir / f"{spec.id}.null.safetensors")
     notice(f"demo null: {NULL_PAIRS} augmented pairs of {len(photos)} bundled photos "
            "(the study used ~10⁶ pairs of training images, so its thresholds are stricter)")
     with ProgressDisplay() as display:
         records = generate_metamers(model, [photos[0]], DEMO_STAGES, iterations=iterations, blocks=blocks,
-                                    out_dir=out_dir, null=null, progress=display)
+                                    out_dir=out_dir, null=null, progress=display, device=device)
     out.print(summary_table(records))
     out.print(f"metamers, records and the null in {out_dir.resolve()}", highlight=False)
 

@@ -25,7 +25,7 @@ def _ood(
     batch_size: int = typer.Option(16, "--batch-size"),
     out_dir: Path = typer.Option(Path("runs/ood"), "--out", "-o", help="writes OUT/<model>_<benchmark>.json"),
     weights: Optional[str] = typer.Option(None, "--weights", help="checkpoint overriding the registry's"),
-    device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:1 …"),
+    device: str = typer.Option("cpu", "--device", help="auto (best available), cpu, cuda, cuda:N or mps"),
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON on stdout"),
 ) -> None:
     """ImageNet-C: top-1 accuracy per corruption and severity and the mean (the study's ImageNet-C score).
@@ -60,6 +60,7 @@ def _ood(
 
     from metazoo_core.models import load_model
 
+    device = pick_device(device)
     net = load_model(spec, weights=weights, device=device)
 
     def logits_of(x):

@@ -37,7 +37,7 @@ def _readout(
     out_dir: Path = typer.Option(Path("runs/readout"), "--out", "-o", help="results: OUT/<model>/s<seed>-<digest>/"),
     weights: Optional[str] = typer.Option(None, "--weights", help="checkpoint overriding the registry's"),
     random_weights: bool = typer.Option(False, "--random-weights", help="skip loading trained weights"),
-    device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:1 …"),
+    device: str = typer.Option("cpu", "--device", help="auto (best available), cpu, cuda, cuda:N or mps"),
     as_json: bool = typer.Option(False, "--json", help="print the records as JSON on stdout"),
 ) -> None:
     """Train a linear softmax readout on a random subsample of each stage's activations and report held-out
@@ -67,6 +67,7 @@ def _readout(
     train, val, layout = load_readout_data(data, spec, val_fraction, max_per_class)
     for m in train.notices:
         notice(m)
+    device = pick_device(device)
     net = load_model(spec, pretrained=not random_weights, weights=weights, device=device)
     folder = readout_dir(out_dir, spec.id, seed, config)
     err.print(f"{spec.id}: {len(train)} training and {len(val)} held-out images ({layout}), "
