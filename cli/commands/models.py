@@ -14,31 +14,44 @@ def _list(
     family: Optional[str] = typer.Option(None, "--family", "-f", help="plugin family, e.g. torchvision"),
     query: Optional[str] = typer.Option(None, "--query", "-q", help="glob on ids, e.g. '*resnet50*'"),
     group: Optional[str] = typer.Option(None, "--group", "-g", help="e.g. study, robust_final_stage, extra"),
+    available: bool = typer.Option(False, "--available", help="only models that run offline here (weights cached "
+                                   "or shipped in a package, or none needed)"),
     as_json: bool = typer.Option(False, "--json", help="machine-readable array on stdout"),
 ) -> None:
-    """List registered models (never imports torch)."""
+    """List registered models and whether each runs offline here (never imports torch, never uses the network)."""
+    from metazoo_core.availability import availability
     from metazoo_core.plugins import registry
 
     specs = registry().query(modality=modality, family=family, pattern=query, group=group)
+    found = {s.id: availability(s) for s in specs}
+    if available:
+        specs = [s for s in specs if found[s.id].runs]
     if as_json:
-        print_json([s.summary() for s in specs])
+        print_json([{**s.summary(), "offline": found[s.id].why, "offline_stages": list(found[s.id].stages)}
+                    for s in specs])
         return
     from rich.table import Table
 
-    table = Table(title=f"{len(specs)} models", show_lines=False)
-    for col in ("id", "family", "modality", "group", "stages"):
+    title = f"{len(specs)} models" + (" that run offline here" if available else "")
+    table = Table(title=title, show_lines=False)
+    for col in ("id", "family", "modality", "group", "offline here", "stages"):
         table.add_column(col)
     for s in specs:
         names = s.stage_names
         shown = ", ".join(names) if len(names) <= 6 else ", ".join(names[:3] + ["…"] + names[-2:])
-        table.add_row(s.id, s.family, s.modality, s.group, f"{len(names)}: {shown}")
+        a = found[s.id]
+        here = ("yes" if a.runs else f"{', '.join(a.stages)} only" if a.stages else "no") + f" ({a.why})"
+        table.add_row(s.id, s.family, s.modality, s.group, here, f"{len(names)}: {shown}")
     out.print(table)
 
 
 def _info(model: str = typer.Argument(..., help="model id"),
           as_json: bool = typer.Option(False, "--json", help="machine-readable object on stdout")) -> None:
     """Show a model's input, normalisation, stages (shapes, feature counts), weights and provenance."""
+    import dataclasses
+
     from metazoo_core import weights
+    from metazoo_core.availability import availability
     from metazoo_core.plugins import get_spec
 
     spec = get_spec(model)
@@ -54,6 +67,7 @@ def _info(model: str = typer.Argument(..., help="model id"),
         "classifier": spec.classifier,
         "stages": [{"name": s.name, "shape": s.shape, "n_features": s.n_features, "relu": s.relu} for s in spec.stages],
         "weights": weights.describe(spec),
+        "offline": dataclasses.asdict(availability(spec)),
         "provenance": spec.provenance.model_dump(exclude_none=True),
         "metamer": spec.metamer.model_dump(),
     }
@@ -71,6 +85,10 @@ def _info(model: str = typer.Argument(..., help="model id"),
     w = info["weights"]
     out.print(f"weights {w['source'] or 'none'} ({'cached' if w['cached'] else 'not cached'}"
               + (f", member {w['member']}" if w["member"] else "") + ")", highlight=False, markup=False)
+    here = info["offline"]
+    out.print(f"offline here: {'yes' if here['runs'] else 'no'} ({here['why']}"
+              + (f": {', '.join(here['stages'])}" if here["stages"] and not here["runs"] else "") + ")",
+              highlight=False, markup=False)
     for extra in w["tried_after"]:
         out.print(f"  then {extra}", highlight=False, markup=False)
     if w["manual"]:

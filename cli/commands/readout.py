@@ -54,6 +54,7 @@ def _readout(
                            final_lr=final_lr, warmup_fraction=warmup_fraction, optimizer=optimizer, momentum=momentum,
                            weight_decay=weight_decay, augment=augment, crop_scale=(crop_scale_low, 1.0),
                            flip_p=flip_p, standardize=standardize)
+    device = pick_device(device)
     check_writable(out_dir)
     device = pick_device(device)
     from metazoo_core.robustness.data import class_folders
@@ -67,7 +68,6 @@ def _readout(
     train, val, layout = load_readout_data(data, spec, val_fraction, max_per_class)
     for m in train.notices:
         notice(m)
-    device = pick_device(device)
     net = load_model(spec, pretrained=not random_weights, weights=weights, device=device)
     folder = readout_dir(out_dir, spec.id, seed, config)
     err.print(f"{spec.id}: {len(train)} training and {len(val)} held-out images ({layout}), "

@@ -1,0 +1,33 @@
+"""Which models can run on this machine now, without a network: their checkpoint is cached (or a configured local
+file), shipped in an installed package, or not needed (hand-built models; stages no learned weight reaches).
+Torch-free and network-free, so `metazoo list --available` stays instant."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .models import declares_weights
+from .registry import ModelSpec
+
+
+@dataclass(frozen=True)
+class Availability:
+    """`runs`: every stage can run offline here; `stages`: the stages that can (all of them when `runs`);
+    `why`: 'cached', 'no weights needed', 'weights-free stages only' or 'weights not here'."""
+    runs: bool
+    stages: tuple[str, ...]
+    why: str
+
+
+def availability(spec: ModelSpec) -> Availability:
+    """What of `spec` runs offline here (no network, no package code run; see `weights.is_cached`)."""
+    from . import weights
+
+    everything = tuple(spec.stage_names)
+    if not declares_weights(spec):
+        return Availability(True, everything, "no weights needed")
+    if weights.is_cached(spec):
+        return Availability(True, everything, "cached")
+    free = tuple(s.name for s in spec.stages if not s.needs_weights)
+    if free:
+        return Availability(False, free, "weights-free stages only")
+    return Availability(False, (), "weights not here")
