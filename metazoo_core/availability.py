@@ -3,6 +3,7 @@ file), shipped in an installed package, or not needed (hand-built models; stages
 Torch-free and network-free, so `metazoo list --available` stays instant."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from .models import declares_weights
@@ -31,3 +32,8 @@ def availability(spec: ModelSpec) -> Availability:
     if free:
         return Availability(False, free, "weights-free stages only")
     return Availability(False, (), "weights not here")
+
+
+def offline_mode() -> bool:
+    """Whether HF_HUB_OFFLINE asks for no network at all (then nothing missing can be downloaded)."""
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in {"1", "true", "yes", "on"}

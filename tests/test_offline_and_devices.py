@@ -55,3 +55,17 @@ def test_list_available_is_exactly_what_resolves_offline(capsys, monkeypatch):
     assert listed == runs and "efficientnet_lite0" in listed
     every = {row["id"]: row for row in json.loads(run_main(capsys, "list", "--json").stdout)}
     assert every["cochcnn9"]["offline_stages"] == ["cochleagram"]  # its fixed front end needs no checkpoint
+
+
+def test_recognize_all_vision_summarises_the_skipped_models_in_one_line(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    run = tmp_path / "run"
+    gen = run_main(capsys, "generate", "efficientnet_lite0", "builtin:chelsea", "--stage", "stem", "--iterations",
+                   "1", "--blocks", "1", "--out", str(run))
+    assert gen.code == 0, gen.stderr
+    res = run_main(capsys, "recognize", str(run), "--models", "all-vision")
+    errors = [line for line in res.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "recognisers skipped, their weights are not available here" in errors[0]
+    assert res.code == 1 and "efficientnet_lite1" in res.stdout  # the models that are here still score
+    failed = json.loads((run / "recognition" / "recognition.json").read_text())["failed_recognisers"]
+    assert int(errors[0].split("error: ")[1].split()[0]) == len(failed) > 40

@@ -28,6 +28,8 @@ def _recognize(
     from metazoo_core.analysis import plots
     from metazoo_core.analysis.recognition import recognise, resolve_recognisers
     from metazoo_core.analysis.runs import read_run
+    from metazoo_core.availability import availability, offline_mode
+    from metazoo_core.plugins import get_spec
     from metazoo_core.errors import MetazooError
     from metazoo_core.fileio import check_writable, write_json, write_text
 
@@ -43,8 +45,25 @@ def _recognize(
     if not_evaluated:
         notice(f"{not_evaluated} metamers were not checked against a null distribution; they are included")
     target = check_writable(out_dir or Path(run_dir) / "recognition")
-    result = recognise(run, recognisers, include_failed, n_boot=bootstrap, seed=seed, on_problem=problem,
+    absent = [r for r in recognisers if not availability(get_spec(r)).runs] if offline_mode() else []
+    recognisers = [r for r in recognisers if r not in absent]
+    unloaded: list[str] = []
+
+    def on_problem(line: str) -> None:  # recognisers that cannot load are summarised in one line below
+        if line.startswith("recogniser "):
+            unloaded.append(line.split()[1])
+        else:
+            problem(line)
+
+    result = recognise(run, recognisers, include_failed, n_boot=bootstrap, seed=seed, on_problem=on_problem,
                        progress=lambda m: err.print(f"[dim]{escape(m)}[/]", highlight=False), device=device)
+    result.failed += [f"{r}: weights not on this machine (offline)" for r in absent]
+    skipped = absent + unloaded
+    if skipped:
+        shown = ", ".join(skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else "")
+        problem(f"{len(skipped)} of {len(skipped) + len(recognisers) - len(unloaded)} recognisers skipped, their "
+                f"weights are not available here: {shown} (reasons in recognition.json; `metazoo list --available` "
+                "shows what runs offline, `metazoo fetch ID` gets the rest)")
     if not result.trials:
         raise MetazooError("no recognising model could be loaded; see the errors above")
     write_json(target / "recognition.json", result.to_json())
