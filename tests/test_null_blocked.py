@@ -57,3 +57,26 @@ def test_blocked_values_are_the_first_pairs_row_by_row(block_bytes):
         want = all_measures(acts[[v for v, _ in expected]], acts[[w for _, w in expected]])
         for m in want:
             torch.testing.assert_close(got[stage][m], want[m], atol=1e-6, rtol=1e-6)
+
+
+def test_build_null_blocked_measures_the_augmented_views_it_drew(tmp_path):
+    """build_null(pairing="blocked") end to end on a real model: view v is input v mod K augmented in order from
+    the seeded generator; the saved null holds the first pairs' measures of exactly those views."""
+    from metazoo_core.inputs import load_input
+    from metazoo_core.metamer import NullDistribution, build_null
+    from metazoo_core.metamer.augment import augment
+    from metazoo_core.models import load_model
+
+    model = load_model("alexnet", pretrained=False)
+    photos = [load_input(f"builtin:{n}", model.spec) for n in ("chelsea", "coffee", "rocket")]
+    null = build_null(model, photos, pairs=5, seed=4, stages=["relu0"], pairing="blocked", batch_size=2)
+    assert null.pairs == 5 and null.stages == ["input_after_preproc", "relu0"]
+    assert null.params["pairing"] == "blocked" and null.params["views"] == views_for(5, 3) == 4
+    g = torch.Generator().manual_seed(4)
+    views = torch.stack([augment(photos[v % 3].tensor.float(), g, "image", model.input_range) for v in range(4)])
+    acts = model(views, ["relu0"])["relu0"].reshape(4, -1)
+    pairs = [(0, 1), (0, 2), (1, 2), (1, 3), (2, 3)]  # (0, 3) is input 0 twice
+    want = all_measures(acts[[v for v, _ in pairs]], acts[[w for _, w in pairs]])
+    back = NullDistribution.load(null.save(tmp_path / "b.null.safetensors"))
+    for m, v in want.items():
+        torch.testing.assert_close(back.values["relu0"][m], v, atol=1e-6, rtol=1e-6)
