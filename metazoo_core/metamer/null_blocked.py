@@ -135,8 +135,8 @@ def blocked_values(model, views: Sequence[Tensor] | Callable[[int], Tensor], n_v
                    scratch: Path | None = None) -> dict[str, dict[str, Tensor]]:
     """The first `pairs` pairs' measures at every stage: {stage: {measure: (pairs,) float64}}.
 
-    `views(v)` → view v's input tensor (input v mod n_inputs, augmented); `progress(done, total)` is called in
-    units of forwards (n_views) then of pairs. Scratch files go to a temporary folder under `scratch`.
+    `views(v)` → view v's input tensor (input v mod n_inputs, augmented); `progress(done, n_views)` is called after
+    each batch of forwards. Scratch files go to a temporary folder under `scratch`.
     """
     get = views if callable(views) else views.__getitem__
     starts = torch.as_tensor(row_starts(n_views, n_inputs))
@@ -161,7 +161,8 @@ def blocked_values(model, views: Sequence[Tensor] | Callable[[int], Tensor], n_v
                 i1 = min(i0 + rows, n_views)
                 if int(starts[i0]) >= pairs:
                     break
-                a, ra = torch.from_numpy(np.asarray(store.acts[i0:i1])), torch.from_numpy(np.asarray(store.ranks[i0:i1]))
+                a = torch.from_numpy(np.asarray(store.acts[i0:i1]))
+                ra = torch.from_numpy(np.asarray(store.ranks[i0:i1]))
                 for j0 in range(i0, n_views, rows):
                     j1 = min(j0 + rows, n_views)
                     b = torch.from_numpy(np.asarray(store.acts[j0:j1]))
