@@ -93,8 +93,10 @@ MUTATIONS = [
                "rng = np.random.default_rng()")],
              ["tests/test_hmax.py::test_generate_is_seeded_in_a_fresh_process_and_cuts_c1_windows"]),
     Mutation("12", "HMAX S1 back to a float32 Fourier correlation without the dark-window rule",
-             [("plugins/hmax/model.py", "resp = self.correlations(x).abs()", "resp = self.correlations(img).double().abs()"),
-              ("plugins/hmax/model.py", "live = border.repeat_interleave(4, dim=0) & (energy > (self.DARK ** 2) * total)",
+             [("plugins/hmax/model.py", "resp = self.correlations(x).abs()",
+               "resp = self.correlations(img).double().abs()"),
+              ("plugins/hmax/model.py",
+               "live = border.repeat_interleave(4, dim=0) & (energy > (self.DARK ** 2) * total)",
                "live = border.repeat_interleave(4, dim=0)")],
              ["tests/test_hmax.py::test_s1_equals_direct_convolution_on_black_regions"]),
 ]

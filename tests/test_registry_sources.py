@@ -63,7 +63,8 @@ EXPECTED = {
     "cochresnet50_waveform_l2_eps1": (None, A, "cochresnet_wsn_word_l2_1_robust_waveform.pt", RAW),
     "cochresnet50_random_waveform_l2_eps1": (None, A, "cochresnet_wsn_word_l2_1_random_step_waveform.pt", RAW),
     "cochresnet50_waveform_linf_eps0p002": (None, A, "cochresnet_wsn_word_linf_p002_robust_waveform.pt", RAW),
-    "cochresnet50_random_waveform_linf_eps0p002": (None, A, "cochresnet_wsn_word_linf_p002_random_step_waveform.pt", RAW),
+    "cochresnet50_random_waveform_linf_eps0p002": (None, A, "cochresnet_wsn_word_linf_p002_random_step_waveform.pt",
+                                                   RAW),
     "cochresnet50_cochleagram_l2_eps1": (None, A, "cochresnet_wsn_word_l2_1_robust_cochleagram.pt", RAW),
     "cochresnet50_cochleagram_l2_eps0p5": (None, A, "cochresnet_wsn_word_l2_p5_robust_cochleagram.pt", RAW),
     "cochresnet50_random_cochleagram_l2_eps1": (None, A, "cochresnet_wsn_word_l2_1_random_step_cochleagram.pt", RAW),
@@ -73,8 +74,8 @@ EXPECTED = {
     "vgg19": ("https://download.pytorch.org/models/vgg19-dcbb9e9d.pth", None, None, IMAGENET),
     "resnet50": ("hf://timm/resnet50.tv_in1k/model.safetensors", None, None, IMAGENET),
     "resnet101": ("hf://timm/resnet101.tv_in1k/model.safetensors", None, None, IMAGENET),
-    "alexnet_stylized": (BB + "0008049cd10f74a944c6d5e90d4639927f8620ae/alexnet_train_60_epochs_lr0.001-b4aa5238.pth.tar",
-                         None, None, IMAGENET),
+    "alexnet_stylized": (BB + "0008049cd10f74a944c6d5e90d4639927f8620ae/"
+                         "alexnet_train_60_epochs_lr0.001-b4aa5238.pth.tar", None, None, IMAGENET),
     "resnet50_stylized": (BB + "6f41d2e86fc60566f78de64ecff35cc61eb6436f/resnet50_train_60_epochs-c8e5653e.pth.tar",
                           None, None, IMAGENET),
     "alexnetgn_ipcl": (IPCL + "06_instance_imagenet_AlexNet_n5_lr03_pct40_t07_div1000_e100_bs128_bm20_gn_stack_"

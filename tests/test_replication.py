@@ -169,7 +169,7 @@ def test_replicate_mini_ci_runs_end_to_end(cli, tmp_path):
     assert len(b["metamers"]) == len(b["training"]) * n_inputs * len(b["stages"])
     for m in b["metamers"]:
         assert m["accepted"] == (bool(m["passed_measures"]) and m["prediction_match"])
-    for kind, curve in b["curves"].items():
+    for curve in b["curves"].values():
         assert [c["stage"] for c in curve] == ["natural", *b["stages"]]
     n_models = len(b["training"])
     for row in b["anova"].values():

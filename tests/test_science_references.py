@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-# ---- (a) acceptance: the null's MAXIMUM is the threshold, per criterion -----------------------------------------------
+# ---- (a) acceptance: the null's MAXIMUM is the threshold, per criterion ----------------------------------------
 
 
 @pytest.fixture(scope="module")

@@ -73,7 +73,7 @@ def make_metamers(plan: PlanA, out: Path, say: Say) -> list[dict[str, Any]]:
             say(f"A null {mid}: {plan.null_pairs} augmented pairs of {len(pool)} photos ({time.time() - t0:.0f} s)")
         last = [0.0]
 
-        def progress(ev, mid=mid) -> None:
+        def progress(ev, mid=mid, last=last) -> None:
             now = time.time()
             if ev.kind == "done" or now - last[0] > 30:
                 last[0] = now

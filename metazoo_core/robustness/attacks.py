@@ -86,7 +86,8 @@ def project_l1(v: Tensor, eps: float, lower: Tensor | None = None, upper: Tensor
     drop = (slope[:, :-1] * events.diff(dim=1)).cumsum(dim=1)
     at_event = torch.cat([total[:, None], total[:, None] + drop], dim=1)  # ‖δ(events[k])‖₁
     k = ((at_event > eps).sum(dim=1) - 1).clamp_min(0)
-    lam = events.gather(1, k[:, None]) + (at_event.gather(1, k[:, None]) - eps) / (-slope.gather(1, k[:, None])).clamp_min(1e-300)
+    kk = k[:, None]
+    lam = events.gather(1, kk) + (at_event.gather(1, kk) - eps) / (-slope.gather(1, kk)).clamp_min(1e-300)
     lam = torch.where((total > eps)[:, None], lam, torch.zeros_like(lam))
     out = flat.sign() * torch.minimum((a - lam).clamp_min(0), cap)
     return out.reshape(shape).to(dtype)
@@ -125,14 +126,16 @@ def step(x: Tensor, grad: Tensor, norm: str, size: float, bounds: Bounds, l1_spa
     return x + size * direction.reshape(grad.shape)
 
 
-def random_l2_sphere(x: Tensor, eps: float, bounds: Bounds = (0.0, 1.0), generator: torch.Generator | None = None) -> Tensor:
+def random_l2_sphere(x: Tensor, eps: float, bounds: Bounds = (0.0, 1.0),
+                     generator: torch.Generator | None = None) -> Tensor:
     """x plus a random direction scaled to L2 norm exactly ε per example (seed's random L2 training), clamped."""
     noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
     noise = noise / _per_example(noise.flatten(1).norm(dim=1).clamp_min(1e-12), noise)
     return clamp_box(x + eps * noise, bounds)
 
 
-def random_linf_corners(x: Tensor, eps: float, bounds: Bounds = (0.0, 1.0), generator: torch.Generator | None = None) -> Tensor:
+def random_linf_corners(x: Tensor, eps: float, bounds: Bounds = (0.0, 1.0),
+                        generator: torch.Generator | None = None) -> Tensor:
     """x ± ε on every value with independent random signs (seed's random L∞ corner training), clamped."""
     signs = torch.randint(0, 2, x.shape, generator=generator).to(x.device, x.dtype) * 2 - 1
     return clamp_box(x + eps * signs, bounds)

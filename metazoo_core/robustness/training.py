@@ -225,8 +225,9 @@ def train(trainee: Trainee, data: LabelledSet, config: TrainConfig, out_dir: Pat
                 totals[1] += int((logits.argmax(1) == y).sum())
                 totals[2] += len(y)
                 if progress is not None:
-                    progress({"epoch": epoch, "batch": batch, "batches": batches, "step": step, "loss": float(loss.detach()),
-                              "accuracy": totals[1] / totals[2], "lr": opt.param_groups[0]["lr"]})
+                    progress({"epoch": epoch, "batch": batch, "batches": batches, "step": step,
+                              "loss": float(loss.detach()), "accuracy": totals[1] / totals[2],
+                              "lr": opt.param_groups[0]["lr"]})
                 if config.checkpoint_every and step % config.checkpoint_every == 0:
                     save_checkpoint(ckpt, module, opt, position())
             history.append({"epoch": epoch, "loss": totals[0] / max(totals[2], 1),

@@ -74,7 +74,8 @@ def _fft_size(n: int) -> int:
 
 
 class S1(nn.Module):
-    """16 scales × 4 orientations of Gabor units: (B, 1, H, W) in [0, 255] → (B, 64, H, W), channel = 4·scale + orientation.
+    """16 scales × 4 orientations of Gabor units: (B, 1, H, W) in [0, 255] → (B, 64, H, W),
+    channel = 4·scale + orientation.
 
     Per scale: |conv(img, gabor)| ('same' cross-correlation, zero padding size//2), a border of width size//2 set
     to 0, divided by the local image norm sqrt(relu(Σ_window img²) + 1e-10) over the same size × size window.
@@ -156,7 +157,8 @@ class C1(nn.Module):
 
 def split_c1(c1: Tensor, image_size: int) -> list[Tensor]:
     """Flat (B, 50572) C1 → the 8 bands (B, 4, H_b, H_b) (views)."""
-    return [c1[:, a:b].view(-1, 4, h, h) for (a, b), h in zip(layout.c1_slices(image_size), layout.c1_sizes(image_size))]
+    bands = zip(layout.c1_slices(image_size), layout.c1_sizes(image_size))
+    return [c1[:, a:b].view(-1, 4, h, h) for (a, b), h in bands]
 
 
 class S2(nn.Module):

@@ -20,7 +20,8 @@ def build(spec: ModelSpec, options: dict[str, Any]) -> StageNetwork:
     n_classes = next((s.shape[0] for s in spec.stages if s.name == "final"), 1000)
     net = HMAX(patch_set, image_size=size, n_classes=n_classes)
     expected = layout.stage_shapes(net.s2.patch_sizes, size, int(patch_set[0].shape[0]), n_classes)
-    wrong = {s.name: (s.shape, expected[s.name]) for s in spec.stages if s.name in expected and s.shape != expected[s.name]}
+    wrong = {s.name: (s.shape, expected[s.name]) for s in spec.stages
+             if s.name in expected and s.shape != expected[s.name]}
     if wrong:
         detail = "; ".join(f"{k}: registry {a}, network {b}" for k, (a, b) in wrong.items())
         raise MetazooError(f"HMAX model '{spec.id}': stage shapes do not match its patch set ({origin}): {detail}; "

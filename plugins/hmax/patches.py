@@ -31,7 +31,8 @@ PATCH_SET_ENV = "METAZOO_HMAX_PATCH_SET"
 SOURCE_PHOTOS = ("astronaut", "camera", "chelsea", "coffee", "rocket", "motorcycle", "grass", "gravel")
 """Bundled scikit-image photos the generated patches are cut from (natural scenes and textures)."""
 GENERATOR_VERSION = 2
-"""Bumped when the procedure changes (2: S1 fixed on dark regions, which moved every C1 map the patches are cut from)."""
+"""Bumped when the procedure changes (2: S1 fixed on dark regions, which moved every C1 map the patches are cut
+from)."""
 
 
 def load_mat(path: Path | str) -> list[torch.Tensor]:

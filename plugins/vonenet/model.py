@@ -80,7 +80,8 @@ def build_net(options: dict[str, Any], image_size: int = 224, n_classes: int = 1
                           image_size, o["visual_degrees"])
         net = VOneAlexNet(block, n_classes)
         if not block.fixed_noise.is_meta:
-            block.fixed_noise = torch.empty_like(block.fixed_noise).normal_() * o["noise_std"]  # Normal(0, std).rsample()
+            # Normal(0, std).rsample()
+            block.fixed_noise = torch.empty_like(block.fixed_noise).normal_() * o["noise_std"]
     return net
 
 
