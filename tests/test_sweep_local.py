@@ -5,6 +5,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from metazoo_core.sweep.executors import submit, wait
 from metazoo_core.sweep.plan import load_plan
 from metazoo_core.sweep.store import Store
 
-from conftest import METAZOO
+METAZOO = [sys.executable, "-m", "metazoo_cli.app"]
 
 PHOTOS = ["builtin:chelsea", "builtin:coffee", "builtin:rocket", "builtin:astronaut"]
 SHORT = {"recipe": "feather2023", "iterations": 4, "blocks": 2}

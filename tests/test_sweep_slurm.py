@@ -5,6 +5,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pandas as pd
 import pytest
 from slurm_cluster import slurm_cluster  # noqa: F401  (the session fixture)
 
-from conftest import METAZOO
+METAZOO = [sys.executable, "-m", "metazoo_cli.app"]
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 

@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from conftest import assert_one_line, invoke
+from probes import assert_one_line, invoke
 
 GEN = ["generate", "efficientnet_lite0", "builtin:chelsea", "--stage", "blocks_1", "--iterations", "5",
        "--blocks", "1"]

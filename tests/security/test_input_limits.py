@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import invoke, assert_one_line, png_header_only, wav
+from probes import assert_one_line, invoke, png_header_only, wav
 from metazoo_core.errors import InputError
 from metazoo_core.io.audio import RATE_RANGE_HZ, read_audio
 from metazoo_core.io.images import DEFAULT_MAX_PIXELS, load_image

@@ -80,7 +80,7 @@ def test_same_file_spelled_two_ways_is_one_unit(tmp_path, good_png):
 
 def test_sweep_exit_counts_only_its_own_units(tmp_path, monkeypatch):
     """S11: a sweep whose units are all done exits 0 even when another plan's units in the same store are not."""
-    from conftest import invoke
+    from probes import invoke
 
     monkeypatch.chdir(tmp_path)
     store = tmp_path / "store"
