@@ -34,8 +34,11 @@ def _readout_keys(spec: ModelSpec, network) -> set[str]:
 
 
 def load_weights(spec: ModelSpec, network, override: str | None = None,
-                 plugin_host: PluginHost | None = None, without_readout: bool = False) -> tuple[str, str]:
-    """Load the checkpoint into `network.net` strictly; returns (sha256 of the file, source).
+                 plugin_host: PluginHost | None = None,
+                 without_readout: bool = False) -> tuple[str, str, str | None]:
+    """Load the checkpoint into `network.net` strictly; returns (sha256 of the file, source, notice or None).
+
+    Non-finite weights are refused; tensors cast from integers or a lower precision give the notice.
 
     without_readout: leave out the entry's separate readout checkpoint (`build.readout_weights`); only the
         readout stages' own keys may then be missing (they keep the family's initialisation).
@@ -50,7 +53,9 @@ def load_weights(spec: ModelSpec, network, override: str | None = None,
         tolerated = _readout_keys(spec, network)
     if ref.origin != "mirror":  # a metazoo export already holds the network's own keys
         state = _host(plugin_host).family(spec).convert_state(spec, state, network)
-    weights.check_shapes(state, network.net.state_dict(), spec.id, path)
+    expected = network.net.state_dict()
+    weights.check_shapes(state, expected, spec.id, path)
+    cast_notice = weights.check_values(state, expected, spec.id, path)
     result = network.net.load_state_dict(state, strict=False)
     result.missing_keys[:] = [k for k in result.missing_keys if k not in tolerated]
     if result.missing_keys or result.unexpected_keys:
@@ -59,7 +64,7 @@ def load_weights(spec: ModelSpec, network, override: str | None = None,
             f"(e.g. {result.missing_keys[:3]}), {len(result.unexpected_keys)} unexpected "
             f"(e.g. {result.unexpected_keys[:3]}); is this the right checkpoint?"
         )
-    return weights.sha256_file(path), ref.source
+    return weights.sha256_file(path), ref.source, cast_notice
 
 
 def declares_weights(spec: ModelSpec) -> bool:
@@ -107,10 +112,10 @@ def load_model(model: str | ModelSpec, pretrained: bool = True, weights: str | N
     notice = weights_free_notice(spec, stages, weights) if pretrained else None
     if pretrained and notice is None and device != "meta" and (weights or declares_weights(spec)):
         without_readout = bool(stages) and spec.readout_free(stages)
-        sha, source = load_weights(spec, network, weights, plugin_host, without_readout=without_readout)
+        sha, source, notice = load_weights(spec, network, weights, plugin_host, without_readout=without_readout)
         if without_readout:
-            notice = (f"stage(s) {', '.join(stages)} of '{spec.id}' do not use its separate readout; "
-                      "loaded the main checkpoint only")
+            notice = "; ".join(filter(None, [notice, f"stage(s) {', '.join(stages)} of '{spec.id}' do not use its "
+                                                     "separate readout; loaded the main checkpoint only"]))
     staged = StagedModel(spec, network, fake_relu=fake_relu)
     staged.weights_sha256, staged.weights_source, staged.weights_notice = sha, source, notice
     staged.random_weights = not pretrained and weights is None and declares_weights(spec)

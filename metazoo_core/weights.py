@@ -575,6 +575,34 @@ def check_shapes(state: dict[str, Any], expected: dict[str, Any], spec_id: str, 
                            f"(e.g. {k}: {list(got)} instead of {list(want)}); is this the right checkpoint?")
 
 
+def check_values(state: dict[str, Any], expected: dict[str, Any], spec_id: str, path: Path | str) -> str | None:
+    """WeightsError (one line) when a floating tensor the network takes holds NaN or ±inf; a notice (or None) when
+    tensors will be cast to the network's floating dtype from integers or from a lower precision (float16/bfloat16).
+    float64 → float32 is the usual narrowing of a saved float64 copy and passes without a notice."""
+    import torch
+
+    bad, cast = [], []
+    for k, v in state.items():
+        want = expected.get(k)
+        if not isinstance(v, torch.Tensor) or want is None or not want.is_floating_point():
+            continue
+        if v.is_floating_point():
+            if not bool(torch.isfinite(v).all()):
+                bad.append(k)
+            elif torch.finfo(v.dtype).bits < torch.finfo(want.dtype).bits:
+                cast.append((k, v.dtype))
+        else:
+            cast.append((k, v.dtype))
+    if bad:
+        raise WeightsError(f"weights {path} for '{spec_id}' hold NaN or infinite values in {len(bad)} tensors "
+                           f"(e.g. {bad[0]}); the file is damaged or from a diverged run: use another checkpoint")
+    if cast:
+        k, dtype = cast[0]
+        return (f"weights {path}: {len(cast)} tensors of '{spec_id}' are stored as {str(dtype).removeprefix('torch.')}"
+                f" (e.g. {k}) and were cast to the network's floating dtype")
+    return None
+
+
 def describe(spec: ModelSpec) -> dict[str, Any]:
     """What `metazoo info` shows about a model's weights (no network, no package code run)."""
     try:

@@ -25,6 +25,8 @@ def predict_inputs(model: str, inputs: list[str], top: int = 5, weights: Optiona
     spec = get_spec(model)
     device = pick_device(device)
     net = load_model(spec, pretrained=not random_weights, weights=weights, device=device)
+    if net.weights_notice:
+        notice(net.weights_notice)
     imagenet = spec.classifier in ("imagenet1000", "zeroshot_imagenet")
     names = imagenet_names() if imagenet else None
     items, failed = load_inputs(inputs, spec)
