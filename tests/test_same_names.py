@@ -76,3 +76,18 @@ def test_generate_keeps_both_resumes_and_refuses_another_command(two_zeros, tmp_
     assert record.read_bytes() == before
     replaced = run_main(capsys, *args, "--seed", "3", "--overwrite")
     assert replaced.code == 0 and record.read_bytes() != before
+
+
+def test_short_schedule_constants_are_generate_options(tmp_path, capsys):
+    args = ["generate", *MODEL, "builtin:chelsea", "--stage", "stem", "--iterations", "1", "--blocks", "2",
+            "--out", str(tmp_path)]
+    res = run_main(capsys, *args, "--init-step", "8", "--step-decay", "0.25", "--json")
+    assert res.code == 0, res.stderr
+    import json
+
+    recipe = json.loads(res.stdout)[0]["recipe"]
+    assert recipe["init_step"] == 8 and recipe["step_sizes"] == [8, 2]
+    adam = run_main(capsys, *args, "--recipe", "adam", "--init-step", "8")
+    assert adam.code == 2 and _errors(adam) == 1 and "--init-step applies to the normalised-gradient" in adam.stderr
+    bad = run_main(capsys, *args, "--init-step", "0")
+    assert bad.code == 2 and "--init-step 0: give a positive number" in bad.stderr

@@ -113,11 +113,13 @@ def run_generate(model: str, inputs: list[str], stages: list[str], recipe: str =
                  null_path: Optional[Path] = None, weights: Optional[str] = None, random_weights: bool = False,
                  checkpoint_every: int = 200, stop_loss: Optional[float] = None,
                  restart: bool = False, schedule: Optional[str] = None,
-                 overwrite: bool = False) -> tuple[list[dict], int]:
+                 overwrite: bool = False, constants: Optional[dict[str, Optional[float]]] = None,
+                 ) -> tuple[list[dict], int]:
     """Load, generate, save; per-input and per-stage problems are printed and counted. Returns (records, failures)."""
     from metazoo_core.errors import MetazooError
     from metazoo_core.fileio import check_writable
-    from metazoo_core.metamer import NullDistribution, generate_metamers, get_recipe
+    from metazoo_core.metamer import NullDistribution, generate_metamers
+    from metazoo_core.metamer.recipes import tuned_recipe
     from metazoo_core.models import load_model
     from metazoo_core.options import check_count, check_seed
     from metazoo_core.plugins import get_spec, host
@@ -125,7 +127,7 @@ def run_generate(model: str, inputs: list[str], stages: list[str], recipe: str =
 
     spec = get_spec(model)
     host().check_schedule(spec, schedule)
-    get_recipe(recipe)
+    tuned = tuned_recipe(recipe, **(constants or {}))
     check_seed(seed)
     for value, where in ((iterations, "--iterations"), (blocks, "--blocks")):
         if value is not None:
@@ -157,7 +159,7 @@ def run_generate(model: str, inputs: list[str], stages: list[str], recipe: str =
     else:
         notice("no --null given: acceptance against the null is not evaluated (build one with `metazoo null`)")
     with ProgressDisplay() as display:
-        records = generate_metamers(net, items, valid, recipe=recipe, iterations=iterations, blocks=blocks,
+        records = generate_metamers(net, items, valid, recipe=tuned, iterations=iterations, blocks=blocks,
                                     seed=seed, batch_size=batch_size, out_dir=out_dir, null=null, device=device,
                                     progress=display, resume=not restart, checkpoint_every=checkpoint_every,
                                     stop_loss=stop_loss, schedule=schedule, overwrite=overwrite)
@@ -172,6 +174,15 @@ def _generate(
                                help="feather2023 (study), fixed_step, adam, plenoptic_adam"),
     iterations: Optional[int] = typer.Option(None, "--iterations", "-i", help="steps per block (study: 3000)"),
     blocks: Optional[int] = typer.Option(None, "--blocks", "-b", help="step-size blocks, halving (study: 8)"),
+    init_step: Optional[float] = typer.Option(
+        None, "--init-step", help="first step size, in input units, halved every block (study: 1; HMAX 255; a "
+        "short schedule needs a larger one, e.g. 8 as in docs/replication.md)"),
+    step_decay: Optional[float] = typer.Option(None, "--step-decay",
+                                               help="step-size factor between blocks (study: 0.5)"),
+    noise_mean: Optional[float] = typer.Option(
+        None, "--noise-mean", help="mean of the initial noise, input units (study: 0.5 images, 0 audio)"),
+    noise_std: Optional[float] = typer.Option(
+        None, "--noise-std", help="std of the initial noise, input units (study: 0.05 images, 1e-7 audio)"),
     seed: int = typer.Option(0, "--seed", help="initial-noise seed"),
     batch_size: int = typer.Option(8, "--batch-size", help="items optimised together"),
     out_dir: Path = typer.Option(Path("runs/metamers"), "--out", "-o", help="run folder"),
@@ -192,7 +203,8 @@ def _generate(
     """Generate model metamers (the study's procedure by default); rerunning the same command resumes."""
     records, failed = run_generate(model, inputs, stage, recipe, iterations, blocks, seed, batch_size, out_dir,
                                    device, null_path, weights, random_weights, checkpoint_every, stop_loss, restart,
-                                   schedule, overwrite)
+                                   schedule, overwrite, {"init_step": init_step, "step_decay": step_decay,
+                                                         "noise_mean": noise_mean, "noise_std": noise_std})
     if as_json:
         err.print(summary_table(records))
         print_json(records)

@@ -89,6 +89,27 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
+STEP_CONSTANTS = ("init_step", "step_decay")
+"""Constants that only the normalised-gradient recipes use."""
+
+
+def tuned_recipe(name: "str | Recipe", **overrides: float | None) -> Recipe:
+    """Recipe `name` with the given constants replaced (None: keep the recipe's or the model's value), e.g.
+    `tuned_recipe("feather2023", init_step=8)` for a short schedule (docs/replication.md). One-line MetazooError
+    for a constant the recipe does not use or a value out of range."""
+    r = get_recipe(name)
+    given = {k: float(v) for k, v in overrides.items() if v is not None}
+    for key, value in given.items():
+        flag = "--" + key.replace("_", "-")
+        if key in STEP_CONSTANTS and r.method != "normalized_gradient":
+            raise MetazooError(f"{flag} applies to the normalised-gradient recipes (feather2023, fixed_step), "
+                               f"not '{r.name}'")
+        if key in STEP_CONSTANTS and not value > 0 or key == "noise_std" and not value >= 0:
+            raise MetazooError(f"{flag} {value:g}: give a {'positive' if key in STEP_CONSTANTS else 'non-negative'} "
+                               "number")
+    return replace(r, **given) if given else r
+
+
 def get_recipe(name: "str | Recipe") -> Recipe:
     if isinstance(name, Recipe):
         return name
