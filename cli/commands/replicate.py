@@ -20,7 +20,8 @@ def _mini(
     ci: bool = typer.Option(False, "--ci", help="CI-sized run (minutes): checks the pipeline, not the effects"),
     out_dir: Optional[Path] = typer.Option(None, "--out", "-o",
                                            help="where results.json, results.md and the figures go "
-                                                "(default docs/replication; with --ci runs/replicate-ci/results)"),
+                                                "(default WORK/results, e.g. runs/replicate-full/results; never the "
+                                                "checkout's docs/ unless given)"),
     work: Optional[Path] = typer.Option(None, "--work",
                                         help="metamers, nulls and trained models (default runs/replicate-<plan>); "
                                              "re-running resumes from it"),
@@ -44,7 +45,7 @@ def _mini(
 
     plan = CI if ci else FULL
     work = work or Path("runs") / f"replicate-{plan.name}"
-    out_dir = out_dir or (work / "results" if ci else Path("docs/replication"))
+    out_dir = out_dir or work / "results"
     t0 = time.time()
 
     def say(message: str) -> None:
