@@ -196,6 +196,10 @@ class ModelSpec(_Strict):
         return bool(self.build.get("readout_weights")) and all(
             n == IMPLICIT_STAGE or not self.stage(n).needs_readout for n in names)
 
+    def expand_stages(self, names: Iterable[str]) -> list[str]:
+        """`names` with 'all' replaced by every registered stage (as `stages: all` in plans), duplicates dropped."""
+        return list(dict.fromkeys(s for n in names for s in (self.stage_names if n == "all" else [n])))
+
     def check_stages(self, names: Iterable[str]) -> list[str]:
         """Validate stage names (the implicit input_after_preproc included); returns them as a list."""
         out = []

@@ -66,6 +66,6 @@ def test_recognize_all_vision_summarises_the_skipped_models_in_one_line(capsys, 
     res = run_main(capsys, "recognize", str(run), "--models", "all-vision")
     errors = [line for line in res.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "recognisers skipped, their weights are not available here" in errors[0]
-    assert res.code == 1 and "efficientnet_lite1" in res.stdout  # the models that are here still score
+    assert res.code == 2 and "efficientnet_lite1" in res.stdout  # the models that are here still score
     failed = json.loads((run / "recognition" / "recognition.json").read_text())["failed_recognisers"]
     assert int(errors[0].split("error: ")[1].split()[0]) == len(failed) > 40

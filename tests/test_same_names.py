@@ -91,3 +91,12 @@ def test_short_schedule_constants_are_generate_options(tmp_path, capsys):
     assert adam.code == 2 and _errors(adam) == 1 and "--init-step applies to the normalised-gradient" in adam.stderr
     bad = run_main(capsys, *args, "--init-step", "0")
     assert bad.code == 2 and "--init-step 0: give a positive number" in bad.stderr
+
+
+def test_stage_all_on_the_command_line_means_every_stage(tmp_path, capsys):
+    from metazoo_core.plugins import get_spec
+
+    res = run_main(capsys, "activations", *MODEL, "builtin:chelsea", "--stage", "all", "--out", str(tmp_path))
+    assert res.code == 0, res.stderr
+    stages = get_spec("efficientnet_lite0").stage_names
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"chelsea__{s}.npy" for s in stages)

@@ -193,7 +193,7 @@ def test_worker_killed_mid_unit_then_rerun_completes_only_the_missing_units(tmp_
     first = _sweep_proc(plan, store.root)
     killed, pid = _kill_mid_unit(store, time.monotonic() + 240)
     out, err = first.communicate(timeout=120)
-    assert first.returncode == 1 and "ended abnormally" in err, err
+    assert first.returncode == 2 and "ended abnormally" in err, err
     before = done_files(store)
     assert 1 <= len(before) < 4 and killed not in before
     assert store.lock_path(killed).exists() and store.partial_dir(killed).exists()  # what the kill left behind

@@ -80,7 +80,7 @@ def test_slurm_worker_killed_mid_unit_then_rerun(slurm_cluster, tmp_path, cli): 
         time.sleep(0.02)
     assert killed is not None, "no unit in progress to kill"
     _, err = first.communicate(timeout=200)
-    assert first.returncode == 1 and "ended abnormally" in err, err[-2000:]
+    assert first.returncode == 2 and "ended abnormally" in err, err[-2000:]
     before = {p.parent.name: p.read_text() for p in (run / "units").glob("*/done.json")}
     assert killed[0] not in before
 

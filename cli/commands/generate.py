@@ -137,7 +137,7 @@ def run_generate(model: str, inputs: list[str], stages: list[str], recipe: str =
     device = pick_device(device)
     failed = 0
     valid = []
-    for s in dict.fromkeys(stages):
+    for s in spec.expand_stages(stages):
         try:
             spec.check_stages([s])
             valid.append(s)
@@ -169,7 +169,7 @@ def run_generate(model: str, inputs: list[str], stages: list[str], recipe: str =
 def _generate(
     model: str = typer.Argument(..., help="model id (`metazoo list`)"),
     inputs: list[str] = typer.Argument(..., help="image/sound files, folders, builtin:NAME or builtin"),
-    stage: list[str] = typer.Option(..., "--stage", "-s", help="stage name (repeatable)"),
+    stage: list[str] = typer.Option(..., "--stage", "-s", help="stage name (repeatable), or all"),
     recipe: str = typer.Option("feather2023", "--recipe", "-r",
                                help="feather2023 (study), fixed_step, adam, plenoptic_adam"),
     iterations: Optional[int] = typer.Option(None, "--iterations", "-i", help="steps per block (study: 3000)"),

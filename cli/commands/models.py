@@ -210,7 +210,7 @@ def _push(
 def _activations(
     model: str = typer.Argument(..., help="model id"),
     inputs: list[str] = typer.Argument(..., help="image/audio files or builtin:NAME"),
-    stage: list[str] = typer.Option(..., "--stage", "-s", help="stage name (repeatable)"),
+    stage: list[str] = typer.Option(..., "--stage", "-s", help="stage name (repeatable), or all"),
     out_dir: Path = typer.Option(Path("activations"), "--out", "-o", help="output folder"),
     weights_path: Optional[str] = typer.Option(None, "--weights", help="checkpoint overriding the registry's"),
     random_weights: bool = typer.Option(False, "--random-weights", help="skip loading trained weights"),
@@ -226,7 +226,7 @@ def _activations(
     from metazoo_core.plugins import get_spec
 
     spec = get_spec(model)
-    spec.check_stages(stage)
+    stage = spec.check_stages(spec.expand_stages(stage))
     device = pick_device(device)
     check_writable(out_dir)
     items, failed = load_inputs(inputs, spec)

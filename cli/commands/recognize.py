@@ -91,7 +91,7 @@ def _recognize(
     err.print(f"results in {target.resolve()} (recognition.csv, recognition.json, trials.csv, recognition.png)",
               highlight=False)
     if result.failed:
-        raise typer.Exit(1)
+        raise typer.Exit(2)
 
 
 def register(app: typer.Typer) -> None:

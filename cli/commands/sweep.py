@@ -77,7 +77,7 @@ def _sweep(
         problem(line)
     counts = _print_status(store, show_table=False, ids={u.id for u in plan.units})
     if counts["failed"] or counts["pending"] or counts["running"]:
-        raise typer.Exit(1)
+        raise typer.Exit(2)
 
 
 def _counts(states) -> dict[str, int]:
