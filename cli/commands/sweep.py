@@ -94,7 +94,8 @@ def _print_status(store, show_table: bool = True, ids: Optional[set[str]] = None
     out.print(" · ".join(f"{k} {v}" for k, v in counts.items()) + f" (of {len(states)} units)", highlight=False)
     failed = [s for s in states if s.state == "failed"]
     for s in failed:
-        problem(f"{s.id} failed after {s.attempts} attempts: {s.last_error}")
+        problem(f"{s.id} failed after {s.attempts} attempt{'s' if s.attempts != 1 else ''}: {s.last_error} "
+                "(fix the cause, then rerun the sweep with --retry-failed)")
     if show_table:
         for s in states:
             if s.state == "running":

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..errors import MetazooError
+from ..errors import InputError, MetazooError
 from ..fileio import write_json
 from .plan import Plan, Unit
 
@@ -39,6 +39,11 @@ HEARTBEAT_S = 30.0
 STALE_AFTER_S = 600.0
 """A lock from another host without a heartbeat for this long is considered dead (20 missed heartbeats)."""
 BREAK_LOCK_STALE_S = 60.0
+
+
+def out_of_attempts(failures: list[dict[str, Any]], retries: int) -> bool:
+    """Whether a unit with these failed attempts is not tried again: more than `retries`, or a final one."""
+    return len(failures) > retries or any(f.get("final") for f in failures)
 
 
 class StoreError(MetazooError):
@@ -312,9 +317,11 @@ class Store:
         return len(attempts)
 
     def record_exception(self, unit_id: str, exc: BaseException) -> int:
+        """Record a failed attempt; an input error (a file that is not an image, …) is `final`: the same input
+        would fail again, so the unit is not retried (until `--retry-failed`)."""
         line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return self.record_failure(unit_id, {
-            "error": line, "type": type(exc).__name__,
+            "error": line, "type": type(exc).__name__, "final": isinstance(exc, InputError),
             "traceback": None if isinstance(exc, MetazooError) else "".join(traceback.format_exception(exc))})
 
     def clear_failures(self, unit_ids: list[str]) -> int:
@@ -372,7 +379,7 @@ class Store:
             job = f" job {info['job']}" if info.get("job") else ""
             owner = f"{info.get('host', '?')}:{info.get('pid', '?')}{job}"
             return UnitState(unit_id, "running", len(failures), last, owner)
-        if len(failures) > retries:
+        if out_of_attempts(failures, retries):
             return UnitState(unit_id, "failed", len(failures), last)
         return UnitState(unit_id, "pending", len(failures), last)
 

@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from .plan import Unit
-from .store import Lock, Store, owner_info
+from .store import Lock, Store, out_of_attempts, owner_info
 
 current_lock: Lock | None = None
 """The lock this process holds right now (released by the SLURM checkpoint handler before a requeue)."""
@@ -31,7 +31,7 @@ def run_unit(store: Store, unit_id: str, unit: Unit, retries: int) -> str:
     while True:
         if store.is_done(unit_id):
             return "skipped-done"
-        if len(store.failures(unit_id)) > retries:
+        if out_of_attempts(store.failures(unit_id), retries):
             return "failed"
         lock = store.claim(unit_id)
         if lock is None:
@@ -41,7 +41,7 @@ def run_unit(store: Store, unit_id: str, unit: Unit, retries: int) -> str:
             # re-check under the lock: another worker may have finished it, or a broken lock used the last attempt
             if store.is_done(unit_id):
                 return "skipped-done"
-            if len(store.failures(unit_id)) > retries:
+            if out_of_attempts(store.failures(unit_id), retries):
                 return "failed"
             started, t0 = _utc(), time.perf_counter()
             work = store.fresh_partial(unit_id)
