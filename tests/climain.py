@@ -2,6 +2,8 @@
 faster than a subprocess for tests that call several commands."""
 from __future__ import annotations
 
+import contextlib
+import io
 import sys
 from dataclasses import dataclass
 
@@ -13,18 +15,18 @@ class Result:
     stderr: str
 
 
-def run_main(capsys, *args: str) -> Result:
-    """Exit code, stdout and stderr of `metazoo ARGS…` run through `cli.app.main` (capsys: pytest's fixture)."""
+def run_main(*args: str) -> Result:
+    """Exit code, stdout and stderr of `metazoo ARGS…` run through `cli.app.main` (stdout/stderr redirected)."""
     from cli.app import main
 
-    capsys.readouterr()
+    out, err = io.StringIO(), io.StringIO()
     argv, sys.argv = sys.argv, ["metazoo", *args]
     try:
-        main()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            main()
         code = 0
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     finally:
         sys.argv = argv
-    captured = capsys.readouterr()
-    return Result(code, captured.out, captured.err)
+    return Result(code, out.getvalue(), err.getvalue())

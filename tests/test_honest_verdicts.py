@@ -15,14 +15,14 @@ def test_the_loose_note_follows_the_exceedance_probability():
     assert note.startswith("null of 20 pairs: the thresholds are loose") and "1/21 ≈ 5 %" in note
 
 
-def test_metamer_against_a_20_pair_null_is_flagged_in_record_console_and_report(tmp_path, capsys):
+def test_metamer_against_a_20_pair_null_is_flagged_in_record_console_and_report(tmp_path):
     null = tmp_path / "lite0.null.safetensors"
-    built = run_main(capsys, "null", *LITE, "--inputs", "builtin:chelsea", "--inputs", "builtin:coffee",
+    built = run_main("null", *LITE, "--inputs", "builtin:chelsea", "--inputs", "builtin:coffee",
                      "--pairs", "20", "--stage", "stem", "--out", str(null))
     assert built.code == 0, built.stderr
     assert "null of 20 pairs: the thresholds are loose" in built.stderr
     run = tmp_path / "run"
-    gen = run_main(capsys, "generate", *LITE, "builtin:chelsea", "--stage", "stem", "--iterations", "2",
+    gen = run_main("generate", *LITE, "builtin:chelsea", "--stage", "stem", "--iterations", "2",
                    "--blocks", "1", "--null", str(null), "--out", str(run))
     assert gen.code == 0, gen.stderr
     assert "null 20 pairs (loose)" in gen.stdout and "RANDOM" in gen.stdout
@@ -32,17 +32,17 @@ def test_metamer_against_a_20_pair_null_is_flagged_in_record_console_and_report(
     assert record["null"]["note"].startswith("null of 20 pairs: the thresholds are loose")
     assert record["random_weights"] is True and record["passed"] is not None
     page = tmp_path / "report.html"
-    rep = run_main(capsys, "report", str(run), "--out", str(page))
+    rep = run_main("report", str(run), "--out", str(page))
     assert rep.code == 0, rep.stderr
     html = page.read_text()
     assert "null of 20 pairs: the thresholds are loose" in html and "(loose null)" in html
     assert html.count("RANDOM weights") >= 2  # the model's summary line and the metamer's cell
 
 
-def test_audio_prediction_prints_words_and_random_weights_on_every_line(capsys):
+def test_audio_prediction_prints_words_and_random_weights_on_every_line():
     from metazoo_core.humans.design import vocabulary
 
-    res = run_main(capsys, "predict", "cochcnn9", "--random-weights", "builtin:apple", "builtin:water",
+    res = run_main("predict", "cochcnn9", "--random-weights", "builtin:apple", "builtin:water",
                    "--top", "3")
     assert res.code == 0, res.stderr
     lines = res.stdout.splitlines()
@@ -54,6 +54,6 @@ def test_audio_prediction_prints_words_and_random_weights_on_every_line(capsys):
     assert "unverified" in res.stderr
 
 
-def test_list_sounds_names_the_bundled_words(capsys):
-    res = run_main(capsys, "list-sounds")
+def test_list_sounds_names_the_bundled_words():
+    res = run_main("list-sounds")
     assert res.code == 0 and "apple" in res.stdout and "builtin:NAME" in res.stdout
