@@ -1,4 +1,4 @@
-"""Run `metazoo ARGS…` in this process (the real entry point, `cli.app.main`, with its one-line errors): much
+"""Run `metazoo ARGS…` in this process (the real entry point, `metazoo_cli.app.main`, with its one-line errors): much
 faster than a subprocess for tests that call several commands."""
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ class Result:
 
 
 def run_main(*args: str) -> Result:
-    """Exit code, stdout and stderr of `metazoo ARGS…` run through `cli.app.main` (stdout/stderr redirected)."""
-    from cli.app import main
+    """Exit code, stdout and stderr of `metazoo ARGS…` run through `metazoo_cli.app.main` (stdout/stderr redirected)."""
+    from metazoo_cli.app import main
 
     out, err = io.StringIO(), io.StringIO()
     argv, sys.argv = sys.argv, ["metazoo", *args]
