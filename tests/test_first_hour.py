@@ -3,11 +3,13 @@ a fresh folder, offline) with each output checked. The tour is sized to finish i
 import json
 import re
 import shlex
+from pathlib import Path
 
 import pytest
 
 from climain import run_main
-from conftest import REPO
+
+REPO = Path(__file__).resolve().parents[1]
 
 MARK = "<!-- first-hour tour"
 
