@@ -100,3 +100,17 @@ def test_stage_all_on_the_command_line_means_every_stage(tmp_path):
     assert res.code == 0, res.stderr
     stages = get_spec("efficientnet_lite0").stage_names
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"chelsea__{s}.npy" for s in stages)
+
+
+def test_collect_reads_a_plain_generate_run(two_zeros, tmp_path):
+    gen = run_main("generate", *MODEL, str(two_zeros / "cat" / "0.png"), str(two_zeros / "cup" / "0.png"),
+                   "--stage", "stem", "--iterations", "1", "--blocks", "1", "--out", str(tmp_path / "run"))
+    assert gen.code == 0, gen.stderr
+    res = run_main("collect", str(tmp_path / "run"), "--out", str(tmp_path / "t.csv"))
+    assert res.code == 0, res.stderr
+    import csv
+
+    rows = list(csv.DictReader((tmp_path / "t.csv").open()))
+    assert [r["input.name"] for r in rows] == ["cat/0", "cup/0"] and {r["stage"] for r in rows} == {"stem"}
+    empty = run_main("collect", str(tmp_path))
+    assert empty.code == 2 and "neither a sweep store" in empty.stderr

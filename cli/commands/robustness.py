@@ -48,11 +48,11 @@ def _robustness(
     attack: str = typer.Option("untargeted", "--attack",
                                help="untargeted (accuracy), fooling (images from noise) or feature (adversaries)"),
     stage: Optional[str] = typer.Option(None, "--stage", help="stage whose activations feature adversaries match"),
-    subsets: int = typer.Option(5, "--subsets", help="random subsets for the SEM (seed: 5)"),
-    n: int = typer.Option(1024, "--n", help="examples per subset (seed: 1024; capped at what is available)"),
-    steps: Optional[int] = typer.Option(None, "--steps", help="PGD steps (seed: 64; feature adversaries 128)"),
+    subsets: int = typer.Option(5, "--subsets", help="random subsets for the SEM (study: 5)"),
+    n: int = typer.Option(1024, "--n", help="examples per subset (study: 1024; capped at what is available)"),
+    steps: Optional[int] = typer.Option(None, "--steps", help="PGD steps (study: 64; feature adversaries 128)"),
     step_ratio: Optional[float] = typer.Option(None, "--step-ratio",
-                                               help="step size as a fraction of ε (seed: 1/4; feature 1/16)"),
+                                               help="step size as a fraction of ε (study: 1/4; feature 1/16)"),
     labels: str = typer.Option("auto", "--labels",
                                help="auto, predicted (the model's clean decision) or folder (class subfolders)"),
     where: str = typer.Option("input", "--where", help="input (image/waveform) or cochleagram (audio)"),
@@ -64,7 +64,7 @@ def _robustness(
     device: str = typer.Option("cpu", "--device", help="auto (best available), cpu, cuda, cuda:N or mps"),
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON on stdout"),
 ) -> None:
-    """Accuracy vs ε under untargeted white-box PGD (seed: 64 steps of ε/4, no random start, best iterate), or the
+    """Accuracy vs ε under untargeted white-box PGD (study: 64 steps of ε/4, no random start, best iterate), or the
     success of fooling images / feature adversaries; mean ± SEM over random subsets; writes
     OUT/<model>_<attack>_<norm>.json and .png."""
     from metazoo_core.fileio import check_writable, write_json

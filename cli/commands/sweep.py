@@ -104,7 +104,7 @@ def _print_status(store, show_table: bool = True, ids: Optional[set[str]] = None
 
 
 def _status(
-    run: Path = typer.Argument(..., help="result store written by `metazoo sweep`"),
+    run: Path = typer.Argument(..., help="result store written by `metazoo sweep`, or a `metazoo generate` run"),
     as_json: bool = typer.Option(False, "--json", help="machine-readable: counts and every unit's state"),
 ) -> None:
     """Count done / running / failed / pending units; show each failed unit's last error."""
@@ -129,12 +129,12 @@ def _collect(
     from metazoo_core.sweep.collect import FORMATS, table, write_table
     from metazoo_core.sweep.store import Store
 
-    store = Store.open(run)
-    path = table_path or store.root / "records.parquet"
+    source = Store.open(run) if (run / "manifest.json").exists() else run
+    path = table_path or run / "records.parquet"
     _require("pandas", "analysis", "metazoo collect")
     if FORMATS.get(path.suffix.lower()) == "parquet":
         _require("pyarrow", "analysis", "a Parquet table")
-    df = table(store)
+    df = table(source)
     fmt = write_table(df, path)
     out.print(f"{len(df)} records → {path} ({fmt})", highlight=False)
 

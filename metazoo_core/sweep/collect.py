@@ -50,11 +50,28 @@ def records(store: Store) -> list[dict[str, Any]]:
     return rows
 
 
-def table(store: Store):
-    """All records as a pandas DataFrame (one row per record)."""
+def run_records(root: Path) -> list[dict[str, Any]]:
+    """Flattened records of a plain `metazoo generate` (or demo) run folder: every RUN/<model>/<input>/<stage>/
+    record.json, sorted by path (`unit` empty, `kind` metamer). MetazooError when there is none."""
+    paths = sorted(Path(root).glob("*/*/*/record.json"))
+    if not paths:
+        raise MetazooError(f"{root} is neither a sweep store (no manifest.json) nor a metamer run (no "
+                           "MODEL/INPUT/STAGE/record.json); give a folder `metazoo sweep` or `metazoo generate` wrote")
+    rows = []
+    for path in paths:
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            raise MetazooError(f"record {path} is unreadable ({e})") from None
+        rows.append({"unit": None, "kind": "metamer", "record": str(path.relative_to(root)), **_flatten(record)})
+    return rows
+
+
+def table(source: "Store | Path"):
+    """All records of a sweep store, or of a plain run folder, as a pandas DataFrame (one row per record)."""
     import pandas as pd
 
-    return pd.DataFrame.from_records(records(store))
+    return pd.DataFrame.from_records(records(source) if isinstance(source, Store) else run_records(source))
 
 
 def _beyond_int64(df) -> list[str]:
