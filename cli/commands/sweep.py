@@ -104,7 +104,7 @@ def _print_status(store, show_table: bool = True, ids: Optional[set[str]] = None
 
 
 def _status(
-    run: Path = typer.Argument(..., help="result store written by `metazoo sweep`, or a `metazoo generate` run"),
+    run: Path = typer.Argument(..., help="result store written by `metazoo sweep`"),
     as_json: bool = typer.Option(False, "--json", help="machine-readable: counts and every unit's state"),
 ) -> None:
     """Count done / running / failed / pending units; show each failed unit's last error."""
@@ -121,7 +121,7 @@ def _status(
 
 
 def _collect(
-    run: Path = typer.Argument(..., help="result store written by `metazoo sweep`"),
+    run: Path = typer.Argument(..., help="result store written by `metazoo sweep`, or a `metazoo generate` run"),
     table_path: Optional[Path] = typer.Option(
         None, "--out", "-o", help="table file: .parquet (default RUN/records.parquet), .sqlite or .csv"),
 ) -> None:
