@@ -21,6 +21,7 @@ def test_metamer_against_a_20_pair_null_is_flagged_in_record_console_and_report(
                      "--pairs", "20", "--stage", "stem", "--out", str(null))
     assert built.code == 0, built.stderr
     assert "null of 20 pairs: the thresholds are loose" in built.stderr
+    assert "RANDOM weights" in built.stdout  # the null table's title
     run = tmp_path / "run"
     gen = run_main("generate", *LITE, "builtin:chelsea", "--stage", "stem", "--iterations", "2",
                    "--blocks", "1", "--null", str(null), "--out", str(run))

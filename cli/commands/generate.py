@@ -270,7 +270,8 @@ def _null(
     else:
         from rich.table import Table
 
-        table = Table(title=f"null maxima over {pairs} pairs ({len(items)} inputs)")
+        random = f" — {RANDOM_WEIGHTS.split(' (')[0]}" if net.random_weights else ""
+        table = Table(title=f"null maxima over {pairs} pairs ({len(items)} inputs){random}")
         for col in ("stage", "spearman", "pearson", "SNR dB"):
             table.add_column(col)
         for s, m in maxima.items():

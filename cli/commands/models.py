@@ -6,6 +6,8 @@ from typing import Optional
 
 import typer
 
+from metazoo_core.caveats import RANDOM_WEIGHTS
+
 from ..console import err, load_inputs, notice, out, pick_device, print_json, problem
 
 
@@ -248,7 +250,9 @@ def _activations(
         for s, path in zip(stage, row):
             array = acts[s][0].cpu().numpy()
             save_npy(path, array)
-            out.print(f"{item.name} {s}: {path} {'×'.join(map(str, array.shape))}", highlight=False, markup=False)
+            random = f" [{RANDOM_WEIGHTS.split(' (')[0]}]" if net.random_weights else ""
+            out.print(f"{item.name} {s}: {path} {'×'.join(map(str, array.shape))}{random}", highlight=False,
+                      markup=False)
     err.print(f"activations written to {out_dir}")
     if failed:
         raise typer.Exit(2)

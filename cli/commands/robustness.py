@@ -8,6 +8,8 @@ from typing import Optional
 
 import typer
 
+from metazoo_core.caveats import RANDOM_WEIGHTS
+
 from ..console import err, notice, out, pick_device, print_json, problem
 
 NORM_HELP = "l1, l2 or linf"
@@ -96,8 +98,10 @@ def _robustness(
     for m in result["notices"][len(settings.notices) + len(data.notices) + len(data.problems):]:
         notice(m)
     stem = out_dir / f"{spec.id}_{settings.attack}_{settings.norm}"
+    random = f" · {RANDOM_WEIGHTS.split(' (')[0]}" if net.random_weights else ""
+    result["random_weights"] = net.random_weights
     write_json(stem.with_suffix(".json"), result)
-    title = f"{spec.id}: {settings.describe()} · {result['subsets']}×{result['n']} ({data.rule} labels)"
+    title = f"{spec.id}: {settings.describe()} · {result['subsets']}×{result['n']} ({data.rule} labels){random}"
     plot_accuracy(result, stem.with_suffix(".png"), title)
     if as_json:
         print_json(result)
@@ -105,12 +109,15 @@ def _robustness(
         from rich.table import Table
 
         metric = "accuracy %" if result["metric"] == "accuracy" else "success %"
-        table = Table(title=f"{spec.id}: {settings.describe()} ({data.rule} labels)")
-        for col in ("ε", metric, "SEM %"):
+        table = Table(title=f"{spec.id}: {settings.describe()} ({data.rule} labels){random}")
+        for col in ("ε", metric, "SEM %", *(["weights"] if random else [])):
             table.add_column(col, justify="right")
         for r in result["results"]:
-            table.add_row(f"{r['eps']:.4g}", f"{100 * r['mean']:.1f}", f"{100 * r['sem']:.1f}")
+            table.add_row(f"{r['eps']:.4g}", f"{100 * r['mean']:.1f}", f"{100 * r['sem']:.1f}",
+                          *(["RANDOM"] if random else []))
         out.print(table)
+    if random:
+        notice(f"computed with {RANDOM_WEIGHTS}")
     err.print(f"wrote {stem.with_suffix('.json')} and {stem.with_suffix('.png')}", highlight=False)
 
 
