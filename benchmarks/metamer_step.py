@@ -41,6 +41,7 @@ import os
 import platform
 import statistics
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -357,11 +358,11 @@ def main() -> None:
             floor_s = statistics.median(run_floor(model, stage, 4, dev)[1:])
             n = max(8, round(args.seconds / floor_s))
             methods = {
-                "metazoo": lambda: run_metazoo(model, stage, n, dev),
-                "floor": lambda: run_floor(model, stage, n, dev),
-                "reference": lambda: run_reference(model, stage, n, dev),
-                "plenoptic": lambda: run_plenoptic(met, met_clock, n),
-                "metazoo_b8": lambda: run_metazoo(model, stage, n, dev, batch=8),
+                "metazoo": partial(run_metazoo, model, stage, n, dev),
+                "floor": partial(run_floor, model, stage, n, dev),
+                "reference": partial(run_reference, model, stage, n, dev),
+                "plenoptic": partial(run_plenoptic, met, met_clock, n),
+                "metazoo_b8": partial(run_metazoo, model, stage, n, dev, batch=8),
             }
             for f in methods.values():  # warm-up
                 f()

@@ -45,8 +45,9 @@ def _robustness(
     model: str = typer.Argument(..., help="model id"),
     norm: str = typer.Option("linf", "--norm", help=NORM_HELP),
     eps: str = typer.Option(..., "--eps", help="ε grid: numbers '0,0.001,0.004' or log:LOW:HIGH[:PER_DECADE]"),
-    inputs: list[str] = typer.Option(["builtin"], "--inputs", "-i",
-                                     help="builtin, files, a flat folder, or a folder of class subfolders (repeatable)"),
+    inputs: list[str] = typer.Option(
+        ["builtin"], "--inputs", "-i",
+        help="builtin, files, a flat folder, or a folder of class subfolders (repeatable)"),
     attack: str = typer.Option("untargeted", "--attack",
                                help="untargeted (accuracy), fooling (images from noise) or feature (adversaries)"),
     stage: Optional[str] = typer.Option(None, "--stage", help="stage whose activations feature adversaries match"),
@@ -162,7 +163,8 @@ def _train(
     device = pick_device(device)
     if adversarial and random_pert:
         raise InputError("choose one of --adversarial and --random")
-    kind, norm = ("adversarial", adversarial) if adversarial else ("random", random_pert) if random_pert else ("none", None)
+    kind, norm = (("adversarial", adversarial) if adversarial
+                  else ("random", random_pert) if random_pert else ("none", None))
     if kind == "none" and (eps is not None or steps is not None or step_size is not None):
         raise InputError("--eps/--steps/--step-size need --adversarial l2|linf or --random l2|linf")
     if epochs < 1 or batch_size < 1 or lr <= 0 or lr_step < 1 or checkpoint_every < 0:
@@ -221,7 +223,8 @@ def _train(
 
     try:
         with bar:
-            summary = train(trainee, data, config, out_dir, eval_data=eval_data if eval_data is not None else data, resume=not no_resume,
+            summary = train(trainee, data, config, out_dir,
+                            eval_data=eval_data if eval_data is not None else data, resume=not no_resume,
                             meta={"model": spec.id, "classes": data.classes,
                                   "evaluated_on": "eval-data" if eval_data is not None else "training data"},
                             progress=progress)
@@ -241,7 +244,8 @@ def _train(
     ev = summary.get("evaluation", {})
     line = f"evaluation on {summary['evaluated_on']} ({ev.get('n')}): clean {100 * ev.get('clean_accuracy', 0):.1f} %"
     if "adversarial_accuracy" in ev:
-        line += f", under {ev['attack']['norm']} PGD ε={ev['attack']['eps']:g}: {100 * ev['adversarial_accuracy']:.1f} %"
+        attack = ev["attack"]
+        line += f", under {attack['norm']} PGD ε={attack['eps']:g}: {100 * ev['adversarial_accuracy']:.1f} %"
     out.print(line, highlight=False)
     err.print(f"weights: {out_dir / 'weights.safetensors'} (use with --weights); log: {out_dir / 'train.json'}",
               highlight=False)
