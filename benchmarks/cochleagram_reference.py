@@ -1,6 +1,6 @@
 """The cochleagram as it was before the fast path (plain autograd, dense filters, concatenated zero padding,
 oneDNN conv1d forward and backward), kept only as the benchmark's reference. Its numbers matched the authors'
-chcochleagram (max difference 0.0 on a noise clip); tests/test_cochleagram_exact.py holds the same frozen copy."""
+chcochleagram (max difference 0.0 on a noise clip); tests/test_cochleagram_exact.py compares the fast path with it."""
 from __future__ import annotations
 
 import torch

@@ -1,24 +1,17 @@
 """The fast cochleagram (custom backward, sparse filters, blocked downsampling backward) gives the numbers of the
 plain autograd implementation it replaced: output bitwise, input gradient within 1e-6 relative (max |Δ| ÷ max |ref|),
 batch 1 and 2, on noise with a stretch of digital silence (envelopes on the 1e-16 floor) and on a clipped tone."""
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
-from metazoo_core.audio.cochleagram import (ENVELOPE_FLOOR, GRAD_CLIP, OFFSET, POWER, ClippedGradPower,
-                                            Cochleagram)
+from metazoo_core.audio.cochleagram import Cochleagram
 
-
-def frozen_reference(coch: Cochleagram, x: torch.Tensor) -> torch.Tensor:
-    """The implementation before the fast path, verbatim in its operations (plain autograd, dense filters)."""
-    spec = torch.fft.rfft(x, dim=-1).unsqueeze(1) * coch.filters
-    padded = torch.cat([spec, spec.new_zeros(*spec.shape[:-1], coch.signal_size - spec.shape[-1])], dim=-1)
-    z = torch.view_as_real(torch.fft.ifft(padded, dim=-1))
-    env = (z.square().sum(-1)).clamp(min=ENVELOPE_FLOOR).sqrt()
-    b, c, t = env.shape
-    env = nn.functional.conv1d(env.reshape(b * c, 1, t), coch.kernel, stride=coch.factor).reshape(b, c, -1)
-    return ClippedGradPower.apply(env, POWER, OFFSET, GRAD_CLIP).unsqueeze(1)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from cochleagram_reference import reference_cochleagram as frozen_reference  # noqa: E402  (the benchmark's copy)
 
 
 @pytest.fixture(scope="module")
