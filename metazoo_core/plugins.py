@@ -64,11 +64,18 @@ class PluginHost:
         return family
 
     def check_schedule(self, spec: ModelSpec, name: str | None) -> None:
-        """One line listing the valid schedules when `name` is not a schedule of `spec`'s family."""
+        """One line listing the valid schedules when `name` is not a schedule of `spec`'s family.
+
+        A network built outside the registry (e.g. the replication's digit CNNs, whose family no plugin provides)
+        may ask for no schedule ("none" or None): nothing to look up."""
+        if name in (None, "none") and spec.family not in self.families:
+            return
         self.family(spec).check_schedule(name, spec.id)
 
     def schedule(self, spec: ModelSpec, stage: str, options: dict[str, Any]) -> Any:
         """The unit schedule named options["name"] (default: the spec's) at `stage`, or None (every unit)."""
+        if options.get("name") in (None, "none") and spec.family not in self.families:
+            return None
         return self.family(spec).schedule(spec, stage, options)
 
 

@@ -525,6 +525,7 @@ def test_download_resumes_a_partial_file_left_by_an_earlier_run(tmp_path, monkey
     from metazoo_core.download import download, incomplete_path
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)  # read once, when first imported
     monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     body = os.urandom(300_000)
     dest = tmp_path / "big.tar"

@@ -100,7 +100,6 @@ def _robustness(
         notice(m)
     stem = out_dir / f"{spec.id}_{settings.attack}_{settings.norm}"
     random = f" · {RANDOM_WEIGHTS.split(' (')[0]}" if net.random_weights else ""
-    result["random_weights"] = net.random_weights
     write_json(stem.with_suffix(".json"), result)
     title = f"{spec.id}: {settings.describe()} · {result['subsets']}×{result['n']} ({data.rule} labels){random}"
     plot_accuracy(result, stem.with_suffix(".png"), title)

@@ -173,7 +173,8 @@ def robustness_record(net: Any, data: LabelledInputs, settings: RobustnessSettin
     from ..metamer.runs import versions
 
     return {"schema": SCHEMA, "model": net.spec.id, "weights_sha256": net.weights_sha256,
-            "weights_source": net.weights_source, "where": settings.where,
+            "weights_source": net.weights_source, "random_weights": net.random_weights,
+            "where": settings.where,
             "labels": data.rule, "stage": settings.stage,
             "inputs": data.sources if settings.attack != "fooling" else None, **result,
             "notices": [*settings.notices, *data.notices, *data.problems, *result.get("notices", [])],

@@ -66,7 +66,7 @@ def test_killing_the_printed_job_id_stops_the_worker(tmp_path):
     finally:
         if _alive(worker):
             os.kill(worker, signal.SIGKILL)
-    assert sweep.returncode == 1 and f"job {wrapper}" in err, err
+    assert sweep.returncode == 2 and f"job {wrapper}" in err, err  # 2: some units failed (user guide)
     assert f"local job(s) {wrapper} (`kill ID` stops that job's worker)" in err
     rerun = _sweep(plan, store.root)
     out, err = rerun.communicate(timeout=300)
