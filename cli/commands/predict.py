@@ -12,44 +12,23 @@ from ..console import load_inputs, notice, out, pick_device, print_json
 
 def predict_inputs(model: str, inputs: list[str], top: int = 5, weights: Optional[str] = None,
                    random_weights: bool = False, device: str = "cpu") -> tuple[list[dict], int]:
-    """Top-k predictions per input; returns (rows, number of inputs that failed)."""
-    import torch
-
+    """Load, classify, print notices; returns (rows, number of inputs that failed)."""
     from metazoo_core.errors import InputError
-    from metazoo_core.labels import WORD_ORDER_NOTE, audio_output_names, imagenet_names, predict_labels
     from metazoo_core.models import load_model
     from metazoo_core.plugins import get_spec
+    from metazoo_core.predict import predict
 
-    if top < 1:
+    if top < 1:  # before anything loads
         raise InputError(f"--top {top}: give at least 1 class")
     spec = get_spec(model)
     device = pick_device(device)
     net = load_model(spec, pretrained=not random_weights, weights=weights, device=device)
     if net.weights_notice:
         notice(net.weights_notice)
-    imagenet = spec.classifier in ("imagenet1000", "zeroshot_imagenet")
-    names = imagenet_names() if imagenet else None
     items, failed = load_inputs(inputs, spec)
-    rows = []
-    for item in items:
-        with torch.no_grad():
-            logits = net.logits(item.tensor.unsqueeze(0).to(device)).cpu()
-        if names is None and spec.modality == "audio":
-            names = audio_output_names(logits.shape[1])
-            if names is not None:
-                notice(WORD_ORDER_NOTE)
-        probs = logits.softmax(dim=1)[0]
-        if top > probs.numel():
-            notice(f"--top {top}: {model} has {probs.numel()} classes; showing all of them")
-            top = probs.numel()
-        values, idx = probs.topk(top)
-        rows.append({
-            "input": item.name,
-            "category16": predict_labels(logits, spec.classifier)[0] if imagenet else None,
-            "random_weights": net.random_weights,
-            "top": [{"index": int(i), "label": names[int(i)] if names else str(int(i)), "p": round(float(v), 4)}
-                    for v, i in zip(values, idx)],
-        })
+    rows, notices = predict(net, items, top, device)
+    for line in notices:
+        notice(line)
     return rows, failed
 
 
