@@ -156,3 +156,29 @@ def test_cli_collect_json_and_bad_input(experiment, tmp_path):
     assert 1 / 500 <= data["comparisons"][0]["main"]["p"] <= 1 and (tmp_path / "c.svg").read_text().startswith("<?xml")
     res = CliRunner().invoke(app, ["humans", "collect", str(experiment), "--compare", "onlyone"])
     assert isinstance(res.exception, InputError) and "\n" not in str(res.exception)  # main() prints one line
+
+
+def test_report_shows_the_human_results(experiment, tmp_path):
+    """`metazoo report RUN` includes what `humans collect` wrote: curves, the SI Table 1/2 effects as collect
+    computed them, and every participant with the reasons for an exclusion; values are shown as text."""
+    from metazoo_core.analysis.stats import Effect, format_F
+    from metazoo_core.fileio import write_json
+    from metazoo_core.report import build_report
+
+    result = collect(experiment.parent)
+    hostile = json.loads(json.dumps(result))
+    hostile["participants"][0]["participant"] = "<script>document.title='x'</script>"
+    write_json(experiment / "humans.json", hostile)
+    try:
+        page, _ = build_report(experiment.parent, tmp_path / "r.html")
+    finally:
+        (experiment / "humans.json").unlink()
+    html = page.read_text()
+    assert "<h2>Human recognition</h2>" in html
+    assert f"{result['included']} of {len(result['participants'])} participants included" in html
+    assert 'src="data:image/png;base64,' in html.split("<h2>Human recognition</h2>")[1]
+    for m in result["models"]:
+        main = m["observer_stage"]["main"]
+        assert format_F(Effect(source="", **main)) in html
+    assert "&lt;script&gt;document.title" in html and "<script>document.title" not in html
+    assert "incomplete: " in html  # participant 6's exclusion reason

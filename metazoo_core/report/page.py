@@ -1,7 +1,9 @@
 """The report page: per model, a grid of inputs × [natural, stages…] with the originals and metamers (images, or
 audio players for sounds), a pass/fail badge per metamer with its measures at the generation stage against the
-null maxima, the generating model's decisions, loss curves, and the recognition table and plot when
-`metazoo recognize` has written RUN/recognition/.
+null maxima, the generating model's decisions, loss curves, the recognition table and plot when
+`metazoo recognize` has written RUN/recognition/, and the human experiment's results (curves of humans and the
+generating model per stage, participants and exclusions, SI Table 1 and 2 effects) when `metazoo humans collect`
+has written RUN/experiment/humans.json.
 
 By default everything is embedded as data: URIs (PNG images; sounds as 16-bit PCM WAV copies of the saved float
 WAVs, which browsers play everywhere), so the page works offline and can be mailed as one file. For large runs the
@@ -27,6 +29,7 @@ from ..caveats import RANDOM_WEIGHTS, null_note
 from ..fileio import check_writable, write_text
 
 RECOGNITION_DIR = "recognition"
+HUMANS_FILE = Path("experiment") / "humans.json"
 MEASURES = (("spearman", "ρ"), ("pearson", "r"), ("snr_db", "SNR dB"))
 TEMPLATE = "report.html.j2"
 
@@ -177,13 +180,57 @@ def _recognition(run: Run) -> dict[str, Any] | None:
     return {"error": "", "rows": rows, "plot": _png(plot) if plot.is_file() and inside(plot, run.root) else ""}
 
 
+def _effect_text(e: Any) -> str:
+    """'F(2,6)=3.41  p=0.09  η²p = 0.53' from a stored effect, or '—'."""
+    from ..analysis.stats import Effect, format_F, format_np2, format_p
+
+    if not isinstance(e, dict):
+        return "—"
+    try:
+        effect = Effect(source="", F=float(e["F"]), df1=int(e["df1"]), df2=int(e["df2"]), p=float(e["p"]),
+                        np2=float(e["np2"]))
+    except (KeyError, TypeError, ValueError):
+        return "—"
+    return f"{format_F(effect)}  {format_p(effect.p)}  {format_np2(effect.np2)}"
+
+
+def _humans(run: Run, tmp: Path) -> dict[str, Any] | None:
+    """The human experiment's summary (RUN/experiment/humans.json from `metazoo humans collect`), or None."""
+    path = run.root / HUMANS_FILE
+    if not path.is_file() or not inside(path, run.root):
+        return None
+    try:
+        result = json.loads(path.read_text(encoding="utf-8"))
+        people = [{"id": str(p["participant"]), "trials": f"{p['trials']}/{p['planned']}",
+                   "included": bool(p["included"]), "reasons": "; ".join(map(str, p.get("reasons") or []))}
+                  for p in result["participants"]]
+        models = [{"model": str(m["model"]), "n": _fmt(m.get("participants")),
+                   "natural": _fmt((m["human"]["mean"] or [None])[0]),
+                   "deepest": _fmt((m["human"]["mean"] or [None])[-1]),
+                   "main": _effect_text(_dict(m.get("observer_stage")).get("main")),
+                   "interaction": _effect_text(_dict(m.get("observer_stage")).get("interaction"))}
+                  for m in result["models"]]
+        comparisons = [{"a": str(c["model_1"]), "b": str(c["model_2"]), "main": _effect_text(c.get("main")),
+                        "interaction": _effect_text(c.get("interaction"))} for c in result.get("comparisons") or []]
+        plot = ""
+        if result["models"]:
+            from ..humans.plots import plot_curves
+
+            plot = _png(plot_curves(result, tmp / "humans.png", title="humans and the generating model"))
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as e:
+        return {"error": f"{path} unreadable ({' '.join(str(e).split())})"}
+    return {"error": "", "people": people, "included": sum(p["included"] for p in people), "models": models,
+            "comparisons": comparisons, "notes": [str(n) for n in result.get("notes") or []], "plot": plot}
+
+
 def render(run: Run, link_from: Path | None = None) -> str:
     """The page's HTML text for a read run; `link_from`: the page's folder, to link the run's media files
     (relative paths) instead of embedding them."""
     with tempfile.TemporaryDirectory(prefix="metazoo-report-") as tmp:
         sections = [_section(run, model, link_from, Path(tmp)) for model in run.models()]
+        humans = _humans(run, Path(tmp))
     return _environment().get_template(TEMPLATE).render(
-        title=run.root.name, sections=sections, recognition=_recognition(run), warnings=run.warnings)
+        title=run.root.name, sections=sections, recognition=_recognition(run), humans=humans, warnings=run.warnings)
 
 
 def write_figures(run: Run, folder: Path) -> list[Path]:
