@@ -58,12 +58,16 @@ def published_hash_prefix(url: str) -> str | None:
     return m.group(1) if m else None
 
 
-def check_digest(path: Path, url: str, sha256: str | None) -> str:
-    """sha256 of `path`, checked against `sha256` and the URL's published prefix; WeightsError on a mismatch."""
+def check_digest(path: Path, url: str, sha256: str | None, sha256_prefix: str | None = None) -> str:
+    """sha256 of `path`, checked against `sha256`, the registry's `sha256_prefix` and the URL's published prefix;
+    WeightsError on a mismatch."""
     got = sha256_file(path)
     if sha256 and got != sha256.lower():
         raise WeightsError(f"sha256 mismatch for {url}: expected {sha256}, got {got}; the file was not kept: "
                            "fix the sha256 in the registry entry or weights config if the file is right")
+    if sha256_prefix and not got.startswith(sha256_prefix):
+        raise WeightsError(f"sha256 of {url} is {got}, but its publisher gives a hash starting {sha256_prefix}; the "
+                           "file was not kept: fetch it again, or pass a trusted copy with --weights PATH")
     prefix = published_hash_prefix(url)
     if prefix and not got.startswith(prefix):
         raise WeightsError(f"sha256 of {url} is {got}, but its file name promises a hash starting {prefix}; the "
@@ -75,7 +79,8 @@ def incomplete_path(dest: Path) -> Path:
     return dest.with_name(dest.name + ".incomplete")
 
 
-def download(url: str, dest: Path, sha256: str | None = None, label: str | None = None) -> Path:
+def download(url: str, dest: Path, sha256: str | None = None, label: str | None = None,
+             sha256_prefix: str | None = None) -> Path:
     """Download `url` to `dest` (resuming an earlier partial transfer); returns `dest`.
 
     The file appears under `dest` only once complete and checked. Raises WeightsError (one line naming the URL)
@@ -91,7 +96,7 @@ def download(url: str, dest: Path, sha256: str | None = None, label: str | None 
         part = incomplete_path(dest)
         _transfer(final_url, url, part, size, label or dest.name)
         try:
-            check_digest(part, url, sha256)
+            check_digest(part, url, sha256, sha256_prefix)
         except WeightsError:
             part.unlink(missing_ok=True)
             raise

@@ -6,6 +6,8 @@ come from, and where it comes from scientifically (provenance). Building the net
 """
 from __future__ import annotations
 
+import re
+
 import fnmatch
 import math
 from pathlib import Path
@@ -104,6 +106,8 @@ def _is_sha256(text: str) -> bool:
 class WeightsSpec(_Strict):
     source: str | None = Field(None, description="hf://ORG/REPO/FILE[@REV], https://URL, pkg://MODULE:ATTR, or None")
     sha256: str | None = Field(None, description="sha256 of the checkpoint file (the member, for archives)")
+    sha256_prefix: str | None = Field(None, description="the start of the file's sha256 as its publisher gives it "
+                                      "(torch.hub cache names, checked with check_hash); 8–63 hex digits")
     archive: str | None = Field(None, description="key of the registry's `archives:` table holding the checkpoint")
     member: str | None = Field(None, description="file inside the archive (exact name, ./name or unique basename)")
     fallbacks: list[str] = Field([], description="further sources tried in order after `source`")
@@ -123,6 +127,8 @@ class WeightsSpec(_Strict):
             raise ValueError(f"mirror '{self.mirror}' must be hf://ORG/REPO")
         if self.sha256 is not None and not _is_sha256(self.sha256):
             raise ValueError(f"sha256 '{self.sha256}' is not 64 hex digits")
+        if self.sha256_prefix is not None and not re.fullmatch(r"[0-9a-f]{8,63}", self.sha256_prefix):
+            raise ValueError(f"sha256_prefix '{self.sha256_prefix}' is not 8–63 lower-case hex digits")
         return self
 
 

@@ -97,6 +97,7 @@ class WeightsRef:
     sha256: str | None = None
     member: str | None = None
     origin: str = "registry"  # registry | override | user-config | mirror | fallback
+    sha256_prefix: str | None = None
 
     @property
     def scheme(self) -> str:
@@ -139,8 +140,9 @@ def registry_refs(spec: ModelSpec) -> list[WeightsRef]:
                                "archives: table lacks; fix the registry entry")
         refs.append(WeightsRef(source=table[w.archive].url, sha256=w.sha256, member=w.member))
     elif w.source:
-        refs.append(WeightsRef(source=w.source, sha256=w.sha256, member=w.member))
-    refs.extend(WeightsRef(source=f, sha256=w.sha256, origin="fallback") for f in w.fallbacks)
+        refs.append(WeightsRef(source=w.source, sha256=w.sha256, member=w.member, sha256_prefix=w.sha256_prefix))
+    refs.extend(WeightsRef(source=f, sha256=w.sha256, origin="fallback", sha256_prefix=w.sha256_prefix)
+                for f in w.fallbacks)
     return refs
 
 
@@ -316,7 +318,7 @@ def _fetch_url(ref: WeightsRef, spec_id: str, download_ok: bool = True) -> Path:
     if not dest.is_file():
         if _offline() or not download_ok:
             raise WeightsUnavailable("not available offline (not in the cache)")
-        download(ref.source, dest, sha256=ref.sha256, label=f"{spec_id} weights")
+        download(ref.source, dest, sha256=ref.sha256, label=f"{spec_id} weights", sha256_prefix=ref.sha256_prefix)
     return dest
 
 

@@ -534,3 +534,26 @@ def test_download_resumes_a_partial_file_left_by_an_earlier_run(tmp_path, monkey
         download(f"{host.url}/files/big.tar", dest, sha256=hashlib.sha256(body).hexdigest())
         assert host.ranges["big.tar"] == ["bytes=123456-"]
     assert dest.read_bytes() == body and not incomplete_path(dest).exists()
+
+
+def test_registry_sha256_prefix_is_checked_before_the_file_is_kept(tmp_path, monkeypatch):
+    """The IPCL entries carry the sha256 prefix of open_ipcl's torch-hub cache names (check_hash=True there);
+    a file from their URL whose sha256 does not start with it is refused and not kept."""
+    from metazoo_core.download import download, incomplete_path
+    from metazoo_core.errors import WeightsError
+    from metazoo_core.plugins import get_spec
+    from metazoo_core.weights import registry_refs
+
+    assert registry_refs(get_spec("alexnetgn_ipcl"))[0].sha256_prefix == "51bcc71556"
+    assert registry_refs(get_spec("alexnetgn_ipcl_supervised"))[0].sha256_prefix == "3a41dd57b4"
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)
+    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    body = b"a checkpoint that is not the published one"
+    dest = tmp_path / "ipcl.pth.tar"
+    with serve_hub(plain={"ipcl.pth.tar": body}) as host:
+        with pytest.raises(WeightsError, match="publisher gives a hash starting 51bcc71556"):
+            download(f"{host.url}/files/ipcl.pth.tar", dest, sha256_prefix="51bcc71556")
+        assert not dest.exists() and not incomplete_path(dest).exists()
+        good = hashlib.sha256(body).hexdigest()[:10]
+        assert download(f"{host.url}/files/ipcl.pth.tar", dest, sha256_prefix=good).read_bytes() == body
