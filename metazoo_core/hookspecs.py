@@ -37,5 +37,12 @@ def metazoo_register_specs(register: Callable[[dict[str, Any]], None]) -> None:
 
 
 @hookspec
+def metazoo_register_archives(register: Callable[[str, dict[str, Any]], None]) -> None:
+    """Declare archives that hold several checkpoints, as registry.yaml's `archives:` table does:
+    `register(NAME, {"url": "https://…", "sha256": …, "notes": …})`; the plugin's specs then name them with
+    `weights: {archive: NAME, member: FILE}`. A name already taken is refused (that plugin fails). Cheap; no torch."""
+
+
+@hookspec
 def metazoo_register_commands(cli: "typer.Typer") -> None:
     """Add commands to the `metazoo` command line (`@cli.command()`); runs at every start, so no torch here."""

@@ -17,7 +17,8 @@ import pluggy
 from . import hookspecs
 from .errors import MetazooError, RegistryError
 from .family import Family, check_family
-from .registry import DEFAULT_REGISTRY, ModelSpec, Registry, load_registry, parse_specs
+from .registry import (DEFAULT_REGISTRY, ArchiveSpec, ModelSpec, Registry, check_archive_refs, load_registry,
+                       parse_archives, parse_specs)
 
 ENTRY_POINT_GROUP = "metazoo"
 BUILTIN_DIST = "metazoo"
@@ -177,6 +178,25 @@ def build_host(extra_plugins: dict[str, Any] | None = None, registry_file=DEFAUL
     loaded = load_registry(registry_file)
     specs = list(loaded.specs)
     check(specs, str(registry_file))
+    archives = dict(loaded.archives)
+    plugin_archives: dict[str, dict[str, ArchiveSpec]] = {}
+
+    def archive_register(info: PluginInfo):
+        def register(name: str, entry: dict[str, Any]) -> None:
+            if name in archives or name in plugin_archives.setdefault(info.name, {}):
+                raise RegistryError(f"plugin '{info.name}' declares archive '{name}', which is already declared")
+            plugin_archives[info.name].update(parse_archives({name: entry}, f"plugin '{info.name}'"))
+        return register
+
+    _guarded_call(plugins, pm, "metazoo_register_archives", archive_register)
+    for name, declared in plugin_archives.items():
+        if plugins[name].error:
+            continue
+        clash = [a for a in declared if a in archives]
+        if clash:
+            plugins[name].error = f"plugin '{name}' declares archive(s) {', '.join(clash)}, already declared"
+            continue
+        archives.update(declared)
     known = {s.id for s in specs}
     plugin_specs: list[tuple[PluginInfo, list[dict]]] = []
 
@@ -192,6 +212,7 @@ def build_host(extra_plugins: dict[str, Any] | None = None, registry_file=DEFAUL
         try:
             new = parse_specs(entries, f"plugin '{info.name}'")
             check(new, f"plugin '{info.name}'")
+            check_archive_refs(new, archives, f"plugin '{info.name}'")
             clash = [s.id for s in new if s.id in known]
             if clash:
                 raise RegistryError(f"plugin '{info.name}' re-registers existing id(s) {', '.join(clash)}")
@@ -201,7 +222,7 @@ def build_host(extra_plugins: dict[str, Any] | None = None, registry_file=DEFAUL
         known.update(s.id for s in new)
         info.n_specs = len(new)
         specs.extend(new)
-    return PluginHost(manager=pm, plugins=plugins, registry=Registry(specs, loaded.archives, loaded.weight_packages),
+    return PluginHost(manager=pm, plugins=plugins, registry=Registry(specs, archives, loaded.weight_packages),
                       families=families)
 
 

@@ -194,3 +194,40 @@ def test_plugin_command_cannot_take_an_existing_name():
     assert [c.callback.__name__ for c in app.registered_commands] == ["listing"]
     assert warnings == ["warning: plugin 'commands' could not add its commands: MetazooError: command name(s) list "
                         "already taken"]
+
+
+def test_a_plugin_declares_an_archive_its_specs_name():
+    """A third-party family whose checkpoints share one tar: the plugin declares the archive once, its specs name
+    members of it, and the weights code resolves them like registry.yaml's archives; a clash or a missing archive
+    fails only that plugin."""
+    from metazoo_core.hookspecs import hookimpl
+    from metazoo_core.plugins import build_host
+
+    entry = {**_ENTRY, "id": "tiny_from_tar", "weights": {"archive": "lab_tar", "member": "tiny.pt"}}
+
+    class Lab:
+        @hookimpl
+        def metazoo_register_archives(self, register):
+            register("lab_tar", {"url": "https://example.org/lab/checkpoints.tar", "notes": "made up for a test"})
+
+        @hookimpl
+        def metazoo_register_specs(self, register):
+            register(entry)
+
+    class Clash:
+        @hookimpl
+        def metazoo_register_archives(self, register):
+            register("study_visual", {"url": "https://example.org/other.tar"})
+
+    class Missing:
+        @hookimpl
+        def metazoo_register_specs(self, register):
+            register({**entry, "id": "tiny_missing", "weights": {"archive": "nowhere", "member": "x.pt"}})
+
+    host = build_host(extra_plugins={"lab": Lab(), "clash": Clash(), "missing": Missing()})
+    assert host.plugins["lab"].error is None and "tiny_from_tar" in host.registry
+    assert host.registry.archives["lab_tar"].url == "https://example.org/lab/checkpoints.tar"
+    assert "archive 'study_visual', which is already declared" in host.plugins["clash"].error
+    assert host.registry.archives["study_visual"].url != "https://example.org/other.tar"
+    assert "weights archive 'nowhere' is not in the 'archives:' table" in host.plugins["missing"].error
+    assert "tiny_missing" not in host.registry
