@@ -3,6 +3,8 @@ computed with random weights. Torch-free, so the console and the report import i
 from __future__ import annotations
 
 MIN_NULL_PAIRS = 100
+DEFAULT_NULL_PAIRS = 1000
+"""Pairs of a null when none are asked for, on the command line and in sweep plans alike."""
 """The smallest null whose thresholds are not flagged as loose (a project convention; the study used ~10⁶ pairs).
 The maximum of n exchangeable null values is exceeded by one more unrelated pair with probability 1/(n+1): ≈ 1 % at
 100 pairs, ≈ 5 % at 20 (docs/fidelity.md, "Null distributions")."""

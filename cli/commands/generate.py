@@ -8,7 +8,7 @@ import typer
 
 from rich.markup import escape
 
-from metazoo_core.caveats import RANDOM_WEIGHTS, null_note
+from metazoo_core.caveats import DEFAULT_NULL_PAIRS, RANDOM_WEIGHTS, null_note
 
 from ..console import err, load_inputs, notice, out, pick_device, print_json, problem
 
@@ -219,7 +219,8 @@ def _generate(
 def _null(
     model: str = typer.Argument(..., help="model id"),
     inputs: list[str] = typer.Option(["builtin"], "--inputs", help="folder, files, builtin:NAME or builtin"),
-    pairs: int = typer.Option(100, "--pairs", "-n", help="pairs of different inputs (study: ~10⁶)"),
+    pairs: int = typer.Option(DEFAULT_NULL_PAIRS, "--pairs", "-n", help="pairs of different inputs (study: ~10⁶; "
+                              "from 10,000 on built by matrix products, see --pairing)"),
     out_path: Optional[Path] = typer.Option(None, "--out", "-o", help="file (default nulls/MODEL.null.safetensors)"),
     seed: int = typer.Option(0, "--seed"),
     no_augment: bool = typer.Option(False, "--no-augment", help="pairs of the plain inputs"),

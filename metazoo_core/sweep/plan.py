@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, Stri
 from pydantic import field_validator
 from typing_extensions import Annotated
 
+from ..caveats import DEFAULT_NULL_PAIRS
 from ..errors import MetazooError
 from ..options import MAX_SEED
 
@@ -106,7 +107,7 @@ class MetamerOptions(CommonOptions):
 
 
 class NullOptions(CommonOptions):
-    pairs: Count = 1000
+    pairs: Count = DEFAULT_NULL_PAIRS
     augment: StrictBool = True
     batch_size: Count = 16
 
