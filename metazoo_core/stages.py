@@ -149,13 +149,19 @@ class StagedModel(nn.Module):
         for m in self.net.modules():  # in-place ReLUs would overwrite recorded pre-activations
             if isinstance(m, nn.ReLU):
                 m.inplace = False
+        self.memory_format: torch.memory_format | None = None
+        """Layout the normalised input is given to the network in (`torch.channels_last` for a network converted
+        to channels-last by metamer/frozen.py); None keeps the caller's."""
         self.requires_grad_(False)
         self.eval()
         self._capture: _Capture | None = None
+        self._hook_handles: list = []
         self._install_hooks()
 
     # -- hooks ---------------------------------------------------------------------------------------------
     def _install_hooks(self) -> None:
+        """Hook every tapped module (by its path in `net`); `_remove_hooks` undoes it (a copy of the network, made
+        without them, gets its own)."""
         modules = dict(self.net.named_modules())
         by_module: dict[str, list[str]] = {}
         for stage, tap in self.taps.items():
@@ -171,8 +177,13 @@ class StagedModel(nn.Module):
             pre = [s for s in recorded_here if self.taps[s].point == "input"]
             post = [s for s in recorded_here if self.taps[s].point == "output"]
             if pre:
-                module.register_forward_pre_hook(self._make_pre_hook(pre))
-            module.register_forward_hook(self._make_post_hook(post, finals_here))
+                self._hook_handles.append(module.register_forward_pre_hook(self._make_pre_hook(pre)))
+            self._hook_handles.append(module.register_forward_hook(self._make_post_hook(post, finals_here)))
+
+    def _remove_hooks(self) -> None:
+        for handle in self._hook_handles:
+            handle.remove()
+        self._hook_handles = []
 
     def _record(self, stage: str, value: Tensor) -> None:
         cap = self._capture
@@ -226,6 +237,8 @@ class StagedModel(nn.Module):
             x = RangeClamp.apply(x, *self.input_range)
         if self.mean is not None:
             x = (x - self.mean) / self.std
+        if self.memory_format is not None:
+            x = x.contiguous(memory_format=self.memory_format)
         return x
 
     def check_stages(self, stages: Iterable[str]) -> list[str]:

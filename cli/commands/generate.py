@@ -114,11 +114,12 @@ def run_generate(model: str, inputs: list[str], stages: list[str], recipe: str =
                  checkpoint_every: int = 200, stop_loss: Optional[float] = None,
                  restart: bool = False, schedule: Optional[str] = None,
                  overwrite: bool = False, constants: Optional[dict[str, Optional[float]]] = None,
-                 ) -> tuple[list[dict], int]:
+                 optimise: Optional[str] = None) -> tuple[list[dict], int]:
     """Load, generate, save; per-input and per-stage problems are printed and counted. Returns (records, failures)."""
     from metazoo_core.errors import MetazooError
     from metazoo_core.fileio import check_writable
     from metazoo_core.metamer import NullDistribution, generate_metamers
+    from metazoo_core.metamer.frozen import parse_optimisations
     from metazoo_core.metamer.recipes import tuned_recipe
     from metazoo_core.models import load_model
     from metazoo_core.options import check_count, check_seed
@@ -134,6 +135,7 @@ def run_generate(model: str, inputs: list[str], stages: list[str], recipe: str =
             check_count(value, where)
     check_count(batch_size, "--batch-size")
     check_count(checkpoint_every, "--checkpoint-every")
+    optimisations = parse_optimisations(optimise)
     device = pick_device(device)
     failed = 0
     valid = []
@@ -162,7 +164,8 @@ def run_generate(model: str, inputs: list[str], stages: list[str], recipe: str =
         records = generate_metamers(net, items, valid, recipe=tuned, iterations=iterations, blocks=blocks,
                                     seed=seed, batch_size=batch_size, out_dir=out_dir, null=null, device=device,
                                     progress=display, resume=not restart, checkpoint_every=checkpoint_every,
-                                    stop_loss=stop_loss, schedule=schedule, overwrite=overwrite)
+                                    stop_loss=stop_loss, schedule=schedule, overwrite=overwrite,
+                                    optimise=optimisations, notify=notice)
     return records, failed
 
 
@@ -199,12 +202,17 @@ def _generate(
     schedule: Optional[str] = typer.Option(
         None, "--schedule", help="unit schedule: the model's default (hmax_units, spectemp_coarse_to_fine), "
         "the released code's variant (hmax_units_code, spectemp_coarse_to_fine_code), or none"),
+    optimise: Optional[str] = typer.Option(
+        None, "--optimise", help="frozen-model optimisations of the steps, comma-separated: fold-bn, channels-last, "
+        "compile, all or none (default: none; docs/performance.md); each is checked against the model and "
+        "dropped with a notice where it does not apply"),
 ) -> None:
     """Generate model metamers (the study's procedure by default); rerunning the same command resumes."""
     records, failed = run_generate(model, inputs, stage, recipe, iterations, blocks, seed, batch_size, out_dir,
                                    device, null_path, weights, random_weights, checkpoint_every, stop_loss, restart,
                                    schedule, overwrite, {"init_step": init_step, "step_decay": step_decay,
-                                                         "noise_mean": noise_mean, "noise_std": noise_std})
+                                                         "noise_mean": noise_mean, "noise_std": noise_std},
+                                   optimise)
     if as_json:
         err.print(summary_table(records))
         print_json(records)

@@ -19,6 +19,7 @@ import torch
 from ..errors import InputError, MetazooError
 from ..fileio import save_tensors, write_json
 from .acceptance import assess, measure_stages, null_summary
+from .frozen import freeze, parse_optimisations
 from .null import NullDistribution
 from .optimise import ItemState, ProgressEvent, optimise_stage
 from .recipes import Recipe, get_recipe
@@ -123,7 +124,8 @@ def generate_metamers(model, inputs: Sequence[Any], stages: Sequence[str], recip
                       progress: Callable[[ProgressEvent], None] | None = None, resume: bool = True, *,
                       log_every: int = 50, gather_every: int = 50, checkpoint_every: int = 200,
                       stop_loss: float | None = None, schedule: str | None = None,
-                      plugin_host=None, overwrite: bool = True) -> MetamerRun:
+                      plugin_host=None, overwrite: bool = True, optimise: "str | Sequence[str] | None" = None,
+                      notify: Callable[[str], None] | None = None) -> MetamerRun:
     """Metamers of `inputs` (LoadedImage/LoadedSound: .name, .tensor in the model's range) at `stages`.
 
     Returns one record per (input, stage), input-major, in the order given (record.json's fields), as a
@@ -133,6 +135,9 @@ def generate_metamers(model, inputs: Sequence[Any], stages: Sequence[str], recip
     "spectemp_coarse_to_fine_code" for the released code's variants; "none" for every unit at every step).
     `overwrite=False` refuses (MetazooError, one line, nothing written) when an item's folder holds results of a
     different command (other settings, or another input of the same name); the CLI's default.
+    `optimise`: frozen-model optimisations for the steps ("fold-bn", "channels-last", "compile"; see `frozen`; None:
+    the default set); targets and steps use the optimised copy, the measures the model as given. `notify` receives
+    one line per optimisation that does not apply (the run continues eagerly).
     """
     spec = model.spec
     schedule_name = schedule or spec.metamer.schedule
@@ -140,6 +145,7 @@ def generate_metamers(model, inputs: Sequence[Any], stages: Sequence[str], recip
     if any(p.device != torch.device(device) for p in model.net.parameters()):
         model = model.to(device)
     stages = model.check_stages(list(dict.fromkeys(stages)))
+    optimisations = parse_optimisations(optimise)
     r = get_recipe(recipe).resolved(spec, iterations, blocks)
     if seed < 0:
         raise MetazooError(f"--seed must be ≥ 0 (got {seed})")
@@ -192,13 +198,14 @@ def generate_metamers(model, inputs: Sequence[Any], stages: Sequence[str], recip
         if it.record is None:
             groups.setdefault((it.stage, it.state.step), []).append(it)
     reference_cache: dict[int, dict[str, torch.Tensor]] = {}
+    stepper = freeze(model, sorted({s for s, _ in groups}), optimisations, notify).model if groups else model
     for (stage, _), members in groups.items():
         unit_schedule = _schedule(spec, stage, r, seed, plugin_host, schedule_name)
         for start in range(0, len(members), batch_size):
             batch = members[start:start + batch_size]
             _run_batch(model, stage, batch, originals, r, unit_schedule, device, progress, log_every, gather_every,
                        checkpoint_every, stop_loss, folder if model_dir is not None else None, reference_cache,
-                       null, seed, batch_size, schedule_name)
+                       null, seed, batch_size, schedule_name, stepper)
     stale = [it for it in items if it.record is not None and _null_path(it.record) != (null.path if null else None)]
     if stale:
         _reassess(model, stale, originals, null, folder, device, reference_cache)
@@ -236,18 +243,18 @@ def _reassess(model, items: list["_Item"], originals, null, folder, device, refe
 
 def _run_batch(model, stage, batch: list[_Item], originals, r: Recipe, schedule, device, progress, log_every,
                gather_every, checkpoint_every, stop_loss, folder, reference_cache, null, seed, batch_size,
-               schedule_name) -> None:
+               schedule_name, stepper) -> None:
     spec = model.spec
     x0 = torch.stack([originals[it.input_index] for it in batch]).to(device)
     with torch.no_grad():
-        targets = model(x0, [stage])[stage].detach()
+        targets = stepper(x0, [stage])[stage].detach()
 
     def checkpoint(active: list[int], states: list[ItemState]) -> None:
         if folder is not None:
             for i in active:
                 save_state(folder(batch[i]), states[i], batch[i].fp)
 
-    states = optimise_stage(model, stage, targets, [it.state for it in batch], r, schedule,
+    states = optimise_stage(stepper, stage, targets, [it.state for it in batch], r, schedule,
                             names=[it.name for it in batch], log_every=log_every, gather_every=gather_every,
                             checkpoint_every=checkpoint_every, stop_loss=stop_loss, on_checkpoint=checkpoint,
                             progress=progress)

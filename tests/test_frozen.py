@@ -1,0 +1,174 @@
+"""Frozen-model optimisations (metazoo_core/metamer/frozen.py): the optimised copy computes the same stages and the
+same steps as the model, the caller's model is untouched, and what does not apply falls back with a notice."""
+import pytest
+import torch
+from torch import nn
+
+from metazoo_core.errors import InputError
+from metazoo_core.metamer.frozen import (TOLERANCE, conv_bn_pairs, freeze, parse_optimisations, relative_error,
+                                         relative_norm_error)
+from metazoo_core.metamer.generate import generate_metamers
+from metazoo_core.metamer.optimise import ItemState, optimise_stage
+from metazoo_core.metamer.recipes import RECIPES
+from metazoo_core.models import load_model
+
+STAGES = ["conv1_relu1", "layer1", "layer2", "layer4"]
+
+
+@pytest.fixture(scope="module")
+def resnet():
+    """ResNet50, random weights, with BatchNorm statistics and affine parameters set to random values: at
+    initialisation they are mean 0, variance 1, γ 1, β 0, which would make folding trivially exact."""
+    torch.manual_seed(0)
+    model = load_model("resnet50", pretrained=False)
+    g = torch.Generator().manual_seed(3)
+    for m in model.net.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            n = m.num_features
+            m.running_mean.copy_(torch.randn(n, generator=g) * 0.5)
+            m.running_var.copy_(torch.rand(n, generator=g) * 2 + 0.1)
+            m.weight.data.copy_(torch.randn(n, generator=g) * 0.5 + 1)
+            m.bias.data.copy_(torch.randn(n, generator=g) * 0.3)
+    return model
+
+
+def _acts(model, stages, x):
+    with torch.no_grad():
+        return model(x, stages)
+
+
+def _one_step(model, stage, x0, noise):
+    """The engine's first feather2023 step (batch 1) from `noise` towards x0's activations: the update x' − x."""
+    with torch.no_grad():
+        target = model(x0, [stage])[stage]
+    recipe = RECIPES["feather2023"].resolved(model.spec, iterations=1, blocks=1)
+    (state,) = optimise_stage(model, stage, target, [ItemState(x=noise[0].clone())], recipe)
+    return state.x - noise[0]
+
+
+def _inputs(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(1, 3, 224, 224, generator=g), (torch.randn(1, 3, 224, 224, generator=g) * 0.05 + 0.5).clamp(0, 1)
+
+
+def test_fold_bn_keeps_every_stage_and_leaves_the_model_alone(resnet, one_thread):
+    before = {k: v.clone() for k, v in resnet.state_dict().items()}
+    assert len(conv_bn_pairs(resnet, STAGES)) == 53  # every BatchNorm of ResNet50 follows its convolution
+    frozen = freeze(resnet, STAGES, ["fold-bn"])
+    assert frozen.applied == ("fold-bn",) and frozen.notices == []
+    folded = frozen.model
+    assert folded is not resnet
+    assert isinstance(folded.net.layer2[0].bn2, nn.Identity) and isinstance(resnet.net.layer2[0].bn2, nn.BatchNorm2d)
+    assert all(torch.equal(v, before[k]) for k, v in resnet.state_dict().items())
+    x0, _ = _inputs()
+    ref, got = _acts(resnet, STAGES, x0), _acts(folded, STAGES, x0)
+    for s in STAGES:
+        err = relative_error(got[s], ref[s])
+        assert err <= TOLERANCE, (s, err)
+        assert err > 0 or s == "conv1_relu1"  # the folded network computes differently (not a no-op)
+
+
+def test_fold_bn_one_step_update(resnet, one_thread):
+    """One engine step's update: relative ≤ 1e-5 at `conv1_relu1` and `layer1`; at `layer2`, within 10× the float32
+    rounding of the unfolded model itself, measured as its distance from the same step in float64 (deeper in,
+    ReLU and max-pool decisions at near-ties flip under any change of summation order; see GRADIENT_TOLERANCE)."""
+    folded = freeze(resnet, STAGES, ["fold-bn"]).model
+    x0, noise = _inputs(1)
+    for stage in ("conv1_relu1", "layer1"):
+        ref, got = _one_step(resnet, stage, x0, noise), _one_step(folded, stage, x0, noise)
+        assert relative_norm_error(got, ref) <= 1e-5, stage
+    ref, got = _one_step(resnet, "layer2", x0, noise), _one_step(folded, "layer2", x0, noise)
+    exact = _one_step(resnet.double(), "layer2", x0.double(), noise.double()).float()
+    resnet.float()
+    own = relative_norm_error(ref, exact)
+    assert 0 < own < 1e-2
+    assert relative_norm_error(got, exact) <= 10 * own
+
+
+def test_stage_hooks_and_truncation_still_work(resnet):
+    folded = freeze(resnet, STAGES, ["fold-bn"]).model
+    calls = []
+    folded.net.layer3.register_forward_hook(lambda *a: calls.append(1))
+    x0, _ = _inputs()
+    out = _acts(folded, ["layer2"], x0)
+    assert set(out) == {"layer2"} and calls == []  # stopped after layer2
+    _acts(folded, ["layer4"], x0)
+    assert calls == [1]
+
+
+def test_channels_last_is_exact(resnet, one_thread):
+    frozen = freeze(resnet, ["layer1"], ["channels-last"])
+    assert frozen.applied == ("channels-last",)
+    assert frozen.model.net.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    x0, noise = _inputs(2)
+    ref, got = _acts(resnet, ["layer1"], x0)["layer1"], _acts(frozen.model, ["layer1"], x0)["layer1"]
+    assert relative_error(got, ref) <= TOLERANCE
+    upd_ref, upd = _one_step(resnet, "layer1", x0, noise), _one_step(frozen.model, "layer1", x0, noise)
+    assert relative_norm_error(upd, upd_ref) <= 1e-5
+
+
+def test_a_network_without_batchnorm_falls_back_with_a_notice():
+    alexnet = load_model("alexnet", pretrained=False)
+    heard = []
+    frozen = freeze(alexnet, ["relu2"], ["fold-bn"], notify=heard.append)
+    assert frozen.model is alexnet and frozen.applied == ()
+    assert heard == frozen.notices and len(heard) == 1
+    assert "fold-bn not used for 'alexnet'" in heard[0] and "no BatchNorm directly after a convolution" in heard[0]
+
+
+def test_unknown_module_types_are_left_alone(resnet):
+    """A BatchNorm subclass (e.g. timm's BatchNormAct2d adds an activation) is not folded; nor is a BatchNorm
+    whose input is not the convolution's output itself."""
+    class ActNorm(nn.BatchNorm2d):
+        pass
+
+    model = load_model("resnet50", pretrained=False)
+    model.net.bn1.__class__ = ActNorm
+    pairs = conv_bn_pairs(model, ["layer1"])
+    assert ("conv1", "bn1") not in pairs and ("layer1.0.conv1", "layer1.0.bn1") in pairs
+    assert len(pairs) == 1 + 3 * 3  # downsample branch of layer1.0 and three BatchNorms per block
+
+
+def test_parse_optimisations():
+    assert parse_optimisations(None) == ()
+    assert parse_optimisations("channels-last,fold-bn") == ("fold-bn", "channels-last")
+    assert parse_optimisations("all") == ("fold-bn", "channels-last", "compile")
+    assert parse_optimisations("none") == ()
+    with pytest.raises(InputError) as e:
+        parse_optimisations("fold-bn,fuse")
+    assert "\n" not in str(e.value) and "'fuse'" in str(e.value) and "fold-bn, channels-last, compile" in str(e.value)
+
+
+def test_cli_refuses_a_bad_optimisation_in_one_line(cli, tmp_path):
+    r = cli("generate", "alexnet", "builtin:chelsea", "--stage", "relu0", "--random-weights", "--optimise", "fast",
+            "--out", str(tmp_path))
+    assert r.returncode != 0
+    assert "Traceback" not in r.stderr and "--optimise 'fast': unknown optimisation" in r.stderr
+
+
+@pytest.mark.slow
+def test_compile_matches_eager(one_thread):
+    """torch.compile of AlexNet's truncated forward (compiles in ~20 s on one core): same activations, and an
+    update within the gradient tolerance; calls without gradient run eagerly."""
+    alexnet = load_model("alexnet", pretrained=False)
+    frozen = freeze(alexnet, ["relu0"], ["compile"])
+    assert frozen.applied == ("compile",), frozen.notices
+    x0, noise = _inputs(4)
+    ref = _one_step(alexnet, "relu0", x0, noise)
+    got = _one_step(frozen.model, "relu0", x0, noise)
+    assert relative_norm_error(got, ref) <= 1e-5
+
+
+def test_a_300_step_metamer_has_the_same_measures(resnet, one_thread):
+    """The engine with --optimise fold-bn: 300 steps at ResNet50 `conv1_relu1` give the same metamer measures as
+    the eager engine, far below the resolution of any null (measures of different natural images differ by
+    more than 0.1 in ρ)."""
+    from metazoo_core.inputs import load_input
+
+    items = [load_input("builtin:chelsea", resnet.spec)]
+    runs = {opt: generate_metamers(resnet, items, ["conv1_relu1"], iterations=300, blocks=1, optimise=opt)
+            for opt in (None, "fold-bn")}
+    eager, folded = (runs[k][0]["measures"]["conv1_relu1"] for k in (None, "fold-bn"))
+    assert abs(eager["spearman"] - folded["spearman"]) <= 1e-4
+    assert abs(eager["pearson"] - folded["pearson"]) <= 1e-4
+    assert abs(eager["snr_db"] - folded["snr_db"]) <= 0.01
