@@ -27,8 +27,10 @@ is its median step over all rounds. Prints the per-step times and ratios, writes
 benchmarks/results/metamer_step.json. On glibc CPU runs the allocator is told to keep freed memory (no page faults
 per step) before anything is measured; this applies to every method alike and removes the main source of
 run-to-run noise. Run: `make bench` or `python benchmarks/metamer_step.py [--seconds S] [--rounds R]
-[--paired-seconds P] [--models alexnet resnet50] [--device cuda] [--paired-only]` (`--paired-only`: the paired
-metazoo ÷ floor run and the roofline only, for a run of minutes).
+[--paired-seconds P] [--models alexnet resnet50] [--stages S…] [--device cuda] [--paired-only] [--frozen]`
+(`--paired-only`: the paired metazoo ÷ floor run and the roofline only, for a run of minutes; `--frozen`: metazoo
+stepping each frozen-model optimisation — fold-bn, channels-last, compile, all — paired step by step with today's
+eager floor, BatchNorm statistics randomised so that folding is not trivial; writes metamer_step_frozen.json).
 """
 from __future__ import annotations
 
@@ -52,6 +54,9 @@ from metazoo_core.models import load_model
 
 CASES = {"alexnet": ["relu0", "relu2", "fc1_relu"], "resnet50": ["conv1_relu1", "layer2", "layer4"]}
 RESULTS = Path(__file__).parent / "results" / "metamer_step.json"
+FROZEN_RESULTS = Path(__file__).parent / "results" / "metamer_step_frozen.json"
+FROZEN_VARIANTS = {"eager": (), "fold-bn": ("fold-bn",), "channels-last": ("channels-last",),
+                   "compile": ("compile",), "all": ("fold-bn", "channels-last", "compile")}
 
 
 def _clock() -> float:
@@ -195,11 +200,13 @@ def run_floor(model, stage, n, device) -> list[float]:
 class StepPairing(StepClock):
     """A StepClock whose `between` runs and times one floor step (on the floor's own input), so that every
     metazoo step is paired with the floor step just before it: `floor[i]` and `steps[i]` (metazoo) saw the same
-    machine state within milliseconds of each other."""
+    machine state within milliseconds of each other. `floor_model`: the model of the floor steps when metazoo
+    steps another (a frozen-model optimised copy); default the same."""
 
-    def __init__(self, model, stage: str, device: str):
+    def __init__(self, model, stage: str, device: str, floor_model=None):
         super().__init__(model, device)
         self.stage = stage
+        self.floor_model = model if floor_model is None else floor_model
         x0, noise = _inputs(model, 1, device)
         with torch.no_grad():
             self.seed = model(x0, [stage])[stage]
@@ -213,16 +220,17 @@ class StepPairing(StepClock):
     def between(self) -> None:
         t = _clock()
         with torch.enable_grad():  # plenoptic evaluates its loss under no_grad once before its first step
-            floor_step(self.model, self.stage, self.x, self.seed)
+            floor_step(self.floor_model, self.stage, self.x, self.seed)
         _sync(self.device)
         self.floor.append(_clock() - t)
 
 
-def run_paired(model, stage, n, device, method: str, warmup: int = 5, parts: int = 10) -> dict:
+def run_paired(model, stage, n, device, method: str, warmup: int = 5, parts: int = 10, stepper=None) -> dict:
     """n steps of `method` ("metazoo" or "plenoptic"), each paired with the floor step just before it → the median
     of the per-pair ratios (method step ÷ its floor step), that median within each of `parts` consecutive parts of
-    the run, the median step times, and every step time in ms (the first `warmup` pairs are dropped)."""
-    pairing = StepPairing(model, stage, device)
+    the run, the median step times, and every step time in ms (the first `warmup` pairs are dropped). `stepper`:
+    what metazoo steps (a frozen-model optimised copy of `model`; the floor stays `model`'s)."""
+    pairing = StepPairing(model if stepper is None else stepper, stage, device, floor_model=model)
     steps = n + warmup + 1
     if method == "metazoo":
         x0, noise = _inputs(model, 1, device)
@@ -326,8 +334,14 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--paired-only", action="store_true",
                     help="only the step-paired metazoo ÷ floor run and the roofline (minutes, not an hour)")
-    ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--frozen", action="store_true",
+                    help="only the frozen-model optimisations: metazoo with each of " + ", ".join(FROZEN_VARIANTS)
+                    + " paired with today's eager floor (writes metamer_step_frozen.json unless --out)")
+    ap.add_argument("--stages", nargs="+", help="only these stages of the chosen models")
+    ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
+    if args.out is None:
+        args.out = FROZEN_RESULTS if args.frozen else RESULTS
     dev = args.device
     global CLOCK
     CLOCK = "process" if dev == "cpu" else "wall"
@@ -338,9 +352,14 @@ def main() -> None:
           f"GFLOP/s ({torch.get_num_threads()} threads)", flush=True)
     rows = []
     for model_id in args.models:
-        stages = CASES[model_id]
+        stages = [s for s in CASES[model_id] if not args.stages or s in args.stages]
         model = load_model(model_id, pretrained=False, device=dev)
+        if args.frozen:
+            randomise_batchnorm(model)
         for stage in stages:
+            if args.frozen:
+                rows.append(frozen_row(model, model_id, stage, dev, args.paired_seconds, args.min_pairs))
+                continue
             flops = count_flops(model, stage, dev)
             if args.paired_only:
                 pairs = max(args.min_pairs, round(args.paired_seconds / 2 / statistics.median(
@@ -404,7 +423,7 @@ def main() -> None:
                   f"(rounds {row['metazoo_vs_floor_rounds']:.3f}; update ops {row['update_ops_ms']:.2f} ms)"
                   f"  ref/mz {row['reference_vs_metazoo']:.2f}  pleno/mz {row['plenoptic_vs_metazoo']:.2f}  "
                   f"img·it/s b1 {row['img_iter_per_s_b1']:.1f} b8 {row['img_iter_per_s_b8']:.1f}", flush=True)
-    overhead = None if args.paired_only else step_overhead(dev, args.min_pairs * 10)
+    overhead = None if args.paired_only or args.frozen else step_overhead(dev, args.min_pairs * 10)
     result = {
         "benchmark": "metamer_step", "rounds": args.rounds, "device": dev,
         "torch": torch.__version__, "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
@@ -424,8 +443,63 @@ def main() -> None:
     from metazoo_core.fileio import write_json
 
     write_json(args.out, result)
-    print(roofline_table(rows, peak) if args.paired_only else markdown_table(rows))
+    print(frozen_table(rows) if args.frozen else roofline_table(rows, peak) if args.paired_only
+          else markdown_table(rows))
     print(f"written {args.out}")
+
+
+def randomise_batchnorm(model, seed: int = 3) -> None:
+    """BatchNorm statistics and affine parameters set to random values (random initialisation has mean 0, var 1,
+    γ 1, β 0), so that folding does real arithmetic, as with trained weights."""
+    g = torch.Generator().manual_seed(seed)
+    for m in model.net.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.running_mean is not None:
+            n = m.num_features
+            m.running_mean.copy_(torch.randn(n, generator=g) * 0.5)
+            m.running_var.copy_(torch.rand(n, generator=g) * 2 + 0.1)
+            if m.affine:
+                m.weight.data.copy_(torch.randn(n, generator=g) * 0.5 + 1)
+                m.bias.data.copy_(torch.randn(n, generator=g) * 0.3)
+
+
+def frozen_row(model, model_id: str, stage: str, device: str, seconds: float, min_pairs: int) -> dict:
+    """metazoo stepping each frozen-model variant (FROZEN_VARIANTS; "eager" = today's engine), each run paired
+    step by step with today's eager floor (the unoptimised model's truncated forward + backward), plus the time
+    to build (copy, fold, check, compile) each variant and what it applied."""
+    from metazoo_core.metamer.frozen import freeze
+
+    floor_s = statistics.median(run_floor(model, stage, 4, device)[1:])
+    pairs = max(min_pairs, round(seconds / 2 / floor_s))
+    row = {"model": model_id, "stage": stage, "variants": {}}
+    for name, opts in FROZEN_VARIANTS.items():
+        t = time.perf_counter()
+        frozen = freeze(model, [stage], opts, notify=lambda line: print("  notice:", line, flush=True))
+        build_s = time.perf_counter() - t
+        paired = run_paired(model, stage, pairs, device, "metazoo", stepper=frozen.model)
+        row["variants"][name] = {"applied": list(frozen.applied), "notices": frozen.notices,
+                                 "build_wall_s": round(build_s, 2), "ratio": paired["ratio"], "paired": paired}
+        print(f"{model_id:9s} {stage:12s} {name:13s} ×eager floor {paired['ratio']:.3f} "
+              f"[{min(paired['ratio_by_tenth']):.3f}, {max(paired['ratio_by_tenth']):.3f}] over {paired['pairs']} "
+              f"pairs ({paired['method_ms']:.1f} vs {paired['floor_ms']:.1f} ms; built in {build_s:.1f} s; "
+              f"applied: {', '.join(frozen.applied) or 'none'})", flush=True)
+    return row
+
+
+def frozen_table(rows: list[dict]) -> str:
+    """The docs/performance.md frozen-model table: per row and variant, the paired ratio to today's eager floor
+    (range by tenth)."""
+    names = list(FROZEN_VARIANTS)
+    lines = ["| model | stage | " + " | ".join(f"{n} ÷ floor" for n in names) + " |",
+             "|---|---|" + "---|" * len(names)]
+    for r in rows:
+        cells = []
+        for n in names:
+            v = r["variants"][n]
+            p = v["paired"]
+            mark = "" if set(FROZEN_VARIANTS[n]) <= set(v["applied"]) else " (fell back)"
+            cells.append(f"**{v['ratio']:.3f}** ({min(p['ratio_by_tenth']):.3f}–{max(p['ratio_by_tenth']):.3f}){mark}")
+        lines.append(f"| {r['model']} | {r['stage']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def step_overhead(device: str, pairs: int) -> dict:
