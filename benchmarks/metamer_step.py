@@ -56,7 +56,8 @@ CASES = {"alexnet": ["relu0", "relu2", "fc1_relu"], "resnet50": ["conv1_relu1", 
 RESULTS = Path(__file__).parent / "results" / "metamer_step.json"
 FROZEN_RESULTS = Path(__file__).parent / "results" / "metamer_step_frozen.json"
 FROZEN_VARIANTS = {"eager": (), "fold-bn": ("fold-bn",), "channels-last": ("channels-last",),
-                   "compile": ("compile",), "all": ("fold-bn", "channels-last", "compile")}
+                   "fold-bn+channels-last": ("fold-bn", "channels-last"), "compile": ("compile",),
+                   "all": ("fold-bn", "channels-last", "compile")}
 
 
 def _clock() -> float:
@@ -478,7 +479,7 @@ def frozen_row(model, model_id: str, stage: str, device: str, seconds: float, mi
         paired = run_paired(model, stage, pairs, device, "metazoo", stepper=frozen.model)
         row["variants"][name] = {"applied": list(frozen.applied), "notices": frozen.notices,
                                  "build_wall_s": round(build_s, 2), "ratio": paired["ratio"], "paired": paired}
-        print(f"{model_id:9s} {stage:12s} {name:13s} ×eager floor {paired['ratio']:.3f} "
+        print(f"{model_id:9s} {stage:12s} {name:21s} ×eager floor {paired['ratio']:.3f} "
               f"[{min(paired['ratio_by_tenth']):.3f}, {max(paired['ratio_by_tenth']):.3f}] over {paired['pairs']} "
               f"pairs ({paired['method_ms']:.1f} vs {paired['floor_ms']:.1f} ms; built in {build_s:.1f} s; "
               f"applied: {', '.join(frozen.applied) or 'none'})", flush=True)

@@ -135,7 +135,7 @@ def run_generate(model: str, inputs: list[str], stages: list[str], recipe: str =
             check_count(value, where)
     check_count(batch_size, "--batch-size")
     check_count(checkpoint_every, "--checkpoint-every")
-    optimisations = parse_optimisations(optimise)
+    parse_optimisations(optimise)  # a bad name: one line before anything loads
     device = pick_device(device)
     failed = 0
     valid = []
@@ -165,7 +165,7 @@ def run_generate(model: str, inputs: list[str], stages: list[str], recipe: str =
                                     seed=seed, batch_size=batch_size, out_dir=out_dir, null=null, device=device,
                                     progress=display, resume=not restart, checkpoint_every=checkpoint_every,
                                     stop_loss=stop_loss, schedule=schedule, overwrite=overwrite,
-                                    optimise=optimisations, notify=notice)
+                                    optimise=optimise, notify=notice)
     return records, failed
 
 
@@ -204,7 +204,7 @@ def _generate(
         "the released code's variant (hmax_units_code, spectemp_coarse_to_fine_code), or none"),
     optimise: Optional[str] = typer.Option(
         None, "--optimise", help="frozen-model optimisations of the steps, comma-separated: fold-bn, channels-last, "
-        "compile, all or none (default: none; docs/performance.md); each is checked against the model and "
+        "compile, all or none (default: fold-bn; docs/performance.md); each is checked against the model and "
         "dropped with a notice where it does not apply"),
 ) -> None:
     """Generate model metamers (the study's procedure by default); rerunning the same command resumes."""

@@ -136,8 +136,9 @@ def generate_metamers(model, inputs: Sequence[Any], stages: Sequence[str], recip
     `overwrite=False` refuses (MetazooError, one line, nothing written) when an item's folder holds results of a
     different command (other settings, or another input of the same name); the CLI's default.
     `optimise`: frozen-model optimisations for the steps ("fold-bn", "channels-last", "compile"; see `frozen`; None:
-    the default set); targets and steps use the optimised copy, the measures the model as given. `notify` receives
-    one line per optimisation that does not apply (the run continues eagerly).
+    the default set, which falls back silently); targets and steps use the optimised copy, the measures the model
+    as given. `notify` receives one line per optimisation asked for that does not apply (the run continues
+    eagerly).
     """
     spec = model.spec
     schedule_name = schedule or spec.metamer.schedule
@@ -198,7 +199,9 @@ def generate_metamers(model, inputs: Sequence[Any], stages: Sequence[str], recip
         if it.record is None:
             groups.setdefault((it.stage, it.state.step), []).append(it)
     reference_cache: dict[int, dict[str, torch.Tensor]] = {}
-    stepper = freeze(model, sorted({s for s, _ in groups}), optimisations, notify).model if groups else model
+    quiet = optimise is None  # the default set falls back silently; a set asked for says what it dropped
+    stepper = (freeze(model, sorted({s for s, _ in groups}), optimisations, None if quiet else notify).model
+               if groups else model)
     for (stage, _), members in groups.items():
         unit_schedule = _schedule(spec, stage, r, seed, plugin_host, schedule_name)
         for start in range(0, len(members), batch_size):
