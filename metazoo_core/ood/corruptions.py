@@ -43,6 +43,8 @@ from typing import Callable
 import numpy as np
 from scipy import ndimage
 
+from ..errors import InputError
+
 STUDY_CORRUPTIONS = ("gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur", "motion_blur",
                      "zoom_blur", "snow", "frost", "fog", "brightness", "contrast", "elastic_transform", "pixelate",
                      "jpeg_compression")
@@ -329,11 +331,12 @@ def snow(x: Array, severity: int, rng: np.random.Generator) -> Array:
 FROST_FILES = ("frost1.png", "frost2.png", "frost3.png", "frost4.jpg", "frost5.jpg")
 """The frost photographs `frost` draws from (imagecorruptions 1.1.2 lists frost6.jpg too but draws randint(5))."""
 FROST_HINT = ("set METAZOO_FROST_DIR to a folder holding frost1.png … frost5.jpg, e.g. the imagecorruptions/frost "
-              "folder of `pip download imagecorruptions==1.1.2 --no-deps` unzipped (or `pip install imagecorruptions` "
-              "without importing it), or read frost from a downloaded ImageNet-C tree with --data")
+              "folder of `pip download imagecorruptions==1.1.2 --no-deps` unzipped (or `pip install --no-deps "
+              "imagecorruptions==1.1.2`: found without importing it), or read frost from a downloaded ImageNet-C "
+              "tree with --data")
 
 
-class FrostImagesMissing(Exception):
+class FrostImagesMissing(InputError):
     """The frost photographs were not found; the message is one line naming where to get them."""
 
 
