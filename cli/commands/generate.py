@@ -14,7 +14,7 @@ from ..console import err, load_inputs, notice, out, pick_device, print_json, pr
 
 
 class ProgressDisplay:
-    """Rich progress bars on stderr, one per batch (stage · inputs): step, loss, ETA."""
+    """Rich progress bars on stderr, one per batch (stage · inputs, and worker when several): step, loss, ETA."""
 
     def __init__(self) -> None:
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
@@ -33,15 +33,18 @@ class ProgressDisplay:
         self.progress.stop()
 
     def __call__(self, event) -> None:
-        if event.kind == "start":  # batches of one stage run one after another: the latest bar is the stage's
+        worker = getattr(event, "worker", None)  # a worker's batches of one stage run one after another
+        key = (worker, event.stage)
+        if event.kind == "start":  # the latest bar of a (worker, stage) is its batch's
             from rich.markup import escape
 
             more = f" +{len(event.inputs) - 3}" if len(event.inputs) > 3 else ""
             names = ", ".join(map(escape, event.inputs[:3])) + more
-            self.tasks[event.stage] = self.progress.add_task(f"{escape(event.stage)} \\[{names}]",
-                                                             total=event.total, completed=event.step, loss="…")
+            who = f"w{worker} " if worker else ""
+            self.tasks[key] = self.progress.add_task(f"{who}{escape(event.stage)} \\[{names}]",
+                                                     total=event.total, completed=event.step, loss="…")
             return
-        task = self.tasks.get(event.stage)
+        task = self.tasks.get(key)
         if task is None:
             return
         fields = {"loss": f"{event.loss:.4g}"} if event.loss is not None else {}
@@ -114,12 +117,16 @@ def run_generate(model: str, inputs: list[str], stages: list[str], recipe: str =
                  checkpoint_every: int = 200, stop_loss: Optional[float] = None,
                  restart: bool = False, schedule: Optional[str] = None,
                  overwrite: bool = False, constants: Optional[dict[str, Optional[float]]] = None,
-                 optimise: Optional[str] = None) -> tuple[list[dict], int]:
+                 optimise: Optional[str] = None, workers: str = "auto", threads: Optional[int] = None,
+                 ) -> tuple[list[dict], int]:
     """Load, generate, save; per-input and per-stage problems are printed and counted. Returns (records, failures)."""
     from metazoo_core.errors import MetazooError
     from metazoo_core.fileio import check_writable
-    from metazoo_core.metamer import NullDistribution, generate_metamers
+    from metazoo_core.cpus import cpu_budget
+    from metazoo_core.metamer import NullDistribution
     from metazoo_core.metamer.frozen import parse_optimisations
+    from metazoo_core.metamer.workers import (check_threads, check_workers, generate_with_workers,
+                                             plan_workers)
     from metazoo_core.metamer.recipes import tuned_recipe
     from metazoo_core.models import load_model
     from metazoo_core.options import check_count, check_seed
@@ -136,6 +143,7 @@ def run_generate(model: str, inputs: list[str], stages: list[str], recipe: str =
     check_count(batch_size, "--batch-size")
     check_count(checkpoint_every, "--checkpoint-every")
     parse_optimisations(optimise)  # a bad name: one line before anything loads
+    wanted, threads = check_workers(workers), check_threads(threads)
     device = pick_device(device)
     failed = 0
     valid = []
@@ -160,13 +168,18 @@ def run_generate(model: str, inputs: list[str], stages: list[str], recipe: str =
         null.check_model(net)
     else:
         notice("no --null given: acceptance against the null is not evaluated (build one with `metazoo null`)")
+    n_workers, n_threads = plan_workers(wanted, threads, len(items) * len(valid), cpu_budget())
+    if n_workers > 1:
+        err.print(f"{n_workers} workers × {n_threads} thread{'s' if n_threads > 1 else ''}", style="dim")
     with ProgressDisplay() as display:
-        records = generate_metamers(net, items, valid, recipe=tuned, iterations=iterations, blocks=blocks,
-                                    seed=seed, batch_size=batch_size, out_dir=out_dir, null=null, device=device,
-                                    progress=display, resume=not restart, checkpoint_every=checkpoint_every,
-                                    stop_loss=stop_loss, schedule=schedule, overwrite=overwrite,
-                                    optimise=optimise, notify=notice)
-    return records, failed
+        records, problems = generate_with_workers(
+            net, items, valid, workers=n_workers, threads=n_threads, recipe=tuned, iterations=iterations,
+            blocks=blocks, seed=seed, batch_size=batch_size, out_dir=out_dir, null=null, device=device,
+            progress=display, resume=not restart, checkpoint_every=checkpoint_every, stop_loss=stop_loss,
+            schedule=schedule, overwrite=overwrite, optimise=optimise, notify=notice)
+    for line in problems:
+        problem(line)
+    return records, failed + len(problems)
 
 
 def _generate(
@@ -206,13 +219,17 @@ def _generate(
         None, "--optimise", help="frozen-model optimisations of the steps, comma-separated: fold-bn, channels-last, "
         "compile, all or none (default: fold-bn; docs/performance.md); each is checked against the model and "
         "dropped with a notice where it does not apply"),
+    workers: str = typer.Option("auto", "--workers", help="processes sharing the items: auto (from the items and "
+                                "the CPUs allotted) or a number"),
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch threads per worker (default: the CPUs "
+                                          "allotted ÷ workers)"),
 ) -> None:
     """Generate model metamers (the study's procedure by default); rerunning the same command resumes."""
     records, failed = run_generate(model, inputs, stage, recipe, iterations, blocks, seed, batch_size, out_dir,
                                    device, null_path, weights, random_weights, checkpoint_every, stop_loss, restart,
                                    schedule, overwrite, {"init_step": init_step, "step_decay": step_decay,
                                                          "noise_mean": noise_mean, "noise_std": noise_std},
-                                   optimise)
+                                   optimise, workers, threads)
     if as_json:
         err.print(summary_table(records))
         print_json(records)

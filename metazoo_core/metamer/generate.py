@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Collection, Sequence
 
 import numpy as np
 import torch
@@ -125,7 +125,8 @@ def generate_metamers(model, inputs: Sequence[Any], stages: Sequence[str], recip
                       log_every: int = 50, gather_every: int = 50, checkpoint_every: int = 200,
                       stop_loss: float | None = None, schedule: str | None = None,
                       plugin_host=None, overwrite: bool = True, optimise: "str | Sequence[str] | None" = None,
-                      notify: Callable[[str], None] | None = None) -> MetamerRun:
+                      notify: Callable[[str], None] | None = None,
+                      only: Collection[tuple[int, str]] | None = None) -> MetamerRun:
     """Metamers of `inputs` (LoadedImage/LoadedSound: .name, .tensor in the model's range) at `stages`.
 
     Returns one record per (input, stage), input-major, in the order given (record.json's fields), as a
@@ -139,6 +140,9 @@ def generate_metamers(model, inputs: Sequence[Any], stages: Sequence[str], recip
     the default set, which falls back silently); targets and steps use the optimised copy, the measures the model
     as given. `notify` receives one line per optimisation asked for that does not apply (the run continues
     eagerly).
+    `only`: run (and return) just these (input index, stage) items — indices into `inputs`, so each item's initial
+    noise and fingerprint are those of the whole run (how `workers` splits a run over processes); the overwrite
+    check still covers every item.
     """
     spec = model.spec
     schedule_name = schedule or spec.metamer.schedule
@@ -180,9 +184,12 @@ def generate_metamers(model, inputs: Sequence[Any], stages: Sequence[str], recip
             more = f" (and {len(taken) - 1} more)" if len(taken) > 1 else ""
             raise MetazooError(f"{taken[0]}{more} holds results of a different command (other settings or another "
                                "input of the same name); pass --overwrite to replace them, or choose another --out")
+    if only is not None:
+        keep = set(only)
+        items = [it for it in items if (it.input_index, it.stage) in keep]
     if model_dir is not None:
-        for i, t in enumerate(originals):
-            d = model_dir / folders[i]
+        for i in dict.fromkeys(it.input_index for it in items):
+            t, d = originals[i], model_dir / folders[i]
             _save_signal(t, d / "original", spec)
             save_tensors(d / "original.safetensors", {"original": t})
     for it in items:
@@ -244,6 +251,13 @@ def _reassess(model, items: list["_Item"], originals, null, folder, device, refe
         write_json(folder(it) / RECORD_FILE, it.record)
 
 
+def _measure_rows(model, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """`measure_stages` one row at a time (CPU results): a matrix product's summation order can depend on the
+    batch size, and a record must not depend on which items shared its batch (--batch-size, workers)."""
+    rows = [measure_stages(model, x[b:b + 1]) for b in range(x.shape[0])]
+    return {k: torch.cat([r[k] for r in rows]).cpu() for k in rows[0]}
+
+
 def _run_batch(model, stage, batch: list[_Item], originals, r: Recipe, schedule, device, progress, log_every,
                gather_every, checkpoint_every, stop_loss, folder, reference_cache, null, seed, batch_size,
                schedule_name, stepper) -> None:
@@ -264,14 +278,11 @@ def _run_batch(model, stage, batch: list[_Item], originals, r: Recipe, schedule,
     t0 = time.perf_counter()
     lo, hi = model.input_range
     metamers = torch.stack([s.x.to(device) for s in states]).detach().clamp(lo, hi)
-    missing = [it.input_index for it in batch if it.input_index not in reference_cache]
-    if missing:
-        acts = measure_stages(model, torch.stack([originals[i] for i in dict.fromkeys(missing)]).to(device))
-        for row, i in enumerate(dict.fromkeys(missing)):
-            reference_cache[i] = {k: v[row:row + 1].cpu() for k, v in acts.items()}
+    for i in dict.fromkeys(it.input_index for it in batch if it.input_index not in reference_cache):
+        reference_cache[i] = _measure_rows(model, originals[i][None].to(device))
     original_acts = {k: torch.cat([reference_cache[it.input_index][k] for it in batch]) for k in
                      reference_cache[batch[0].input_index]}
-    metamer_acts = {k: v.cpu() for k, v in measure_stages(model, metamers).items()}
+    metamer_acts = _measure_rows(model, metamers)
     verdicts = assess(model, stage, original_acts, metamer_acts, null)
     share = (time.perf_counter() - t0) / len(batch)
     if progress is not None:
