@@ -77,6 +77,11 @@ def test_killed_worker_is_one_line_others_kept_and_rerun_resumes(model, photos, 
     resumed, problems = generate_with_workers(model, photos, STAGES, workers=2, threads=1, out_dir=tmp_path, **RUN)
     assert problems == []
     _same(resumed, reference)
+    events = []  # a finished run starts no worker: it only loads the records
+    again, problems = generate_with_workers(model, photos, STAGES, workers=2, threads=1, out_dir=tmp_path,
+                                            progress=events.append, **RUN)
+    assert problems == [] and events == []
+    _same(again, reference)
 
 
 @pytest.mark.parametrize("n_inputs, stages, workers", [(4, 2, 2), (3, 2, 2), (5, 3, 4), (1, 3, 2), (2, 1, 5)])

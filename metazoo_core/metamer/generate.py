@@ -78,6 +78,14 @@ def _save_signal(x: torch.Tensor, path_stem: Path, spec) -> str:
     return path.name
 
 
+def item_fingerprint(model, weights_id: str, stage: str, r: Recipe, schedule_name: str | None, seed: int,
+                     input_index: int, input_sha256: str) -> str:
+    """The fingerprint of one (input, stage) item: everything that determines its result (see `runs`)."""
+    return fingerprint(model=model.spec.id, weights=weights_id, fake_relu=model.fake_relu, stage=stage,
+                       recipe=r.as_record(), schedule=schedule_name, seed=seed, input_index=input_index,
+                       input_sha256=input_sha256)
+
+
 class _Item:
     def __init__(self, index: int, input_index: int, name: str, folder_name: str, source: str, stage: str):
         self.index, self.input_index, self.name, self.folder_name = index, input_index, name, folder_name
@@ -170,9 +178,7 @@ def generate_metamers(model, inputs: Sequence[Any], stages: Sequence[str], recip
     for i, item in enumerate(inputs):
         for stage in stages:
             it = _Item(len(items), i, item.name, folders[i], getattr(item, "source", "") or item.name, stage)
-            it.fp = fingerprint(model=spec.id, weights=weights_id, fake_relu=model.fake_relu, stage=stage,
-                                recipe=r.as_record(), schedule=schedule_name, seed=seed, input_index=i,
-                                input_sha256=input_sha[i])
+            it.fp = item_fingerprint(model, weights_id, stage, r, schedule_name, seed, i, input_sha[i])
             items.append(it)
 
     def folder(it: _Item) -> Path:

@@ -111,27 +111,53 @@ def generate_with_workers(model, inputs: Sequence[Any], stages: Sequence[str], *
     from .generate import generate_metamers
 
     stages = list(dict.fromkeys(stages))
+    notify = options.pop("notify", None)  # workers' notices reach it through the parent, once each
     if workers <= 1:
         return _in_process(generate_metamers, model, inputs, stages, threads, out_dir=out_dir, progress=progress,
-                           resume=resume, overwrite=overwrite, **options), []
+                           resume=resume, overwrite=overwrite, notify=notify, **options), []
     # checks every option and refuses to replace another command's results before any process starts
     generate_metamers(model, inputs, stages, out_dir=out_dir, resume=resume, overwrite=overwrite, only=(),
-                      **options)
-    items = [(i, s) for i in range(len(inputs)) for s in stages]
-    shares = split_items(items, workers)
+                      notify=notify, **options)
+    done = finished_items(model, inputs, stages, out_dir, **options) if resume and out_dir is not None else set()
+    todo = [(i, s) for i in range(len(inputs)) for s in stages if (i, s) not in done]
+    shares = split_items(todo, workers)
+    if len(shares) <= 1:  # nothing (or one item) left to compute: no process to start
+        return _in_process(generate_metamers, model, inputs, stages, threads, out_dir=out_dir, progress=progress,
+                           resume=resume, overwrite=overwrite, notify=notify, **options), []
     with tempfile.TemporaryDirectory(prefix="metazoo-workers-") as tmp:
         run_dir = Path(out_dir) if out_dir is not None else Path(tmp)
-        notify = options.pop("notify", None)
         job = _job(model, inputs, stages, run_dir, resume, overwrite, threads, progress is not None,
                    notify is not None, options)
         problems, finished = _run_workers(job, shares, threads or 1, progress, notify, [x.name for x in inputs])
-        options["notify"] = notify
         run = generate_metamers(model, inputs, stages, out_dir=run_dir, resume=True, overwrite=True,
-                                only=finished, **options)
+                                only={*done, *finished}, notify=notify, **options)
     if out_dir is None:
         for record in run:
             record["files"] = None
     return run, problems
+
+
+def finished_items(model, inputs: Sequence[Any], stages: Sequence[str], out_dir: Path | str, *,
+                   recipe: Any = "feather2023", iterations: int | None = None, blocks: int | None = None,
+                   seed: int = 0, schedule: str | None = None, **_: Any) -> set[Item]:
+    """The items of this command already finished in `out_dir` (a record.json with the same fingerprint), which
+    a resumed run only loads (and re-judges when the null changed): no worker is started for them."""
+    from .generate import _check_input, item_fingerprint
+    from .recipes import get_recipe
+    from .runs import load_record, safe_name, tensor_sha256, unique_names, weights_identity
+
+    spec = model.spec
+    r = get_recipe(recipe).resolved(spec, iterations, blocks)
+    weights_id = weights_identity(model)
+    model_dir = Path(out_dir) / safe_name(spec.id)
+    done = set()
+    for i, (x, folder) in enumerate(zip(inputs, unique_names([x.name for x in inputs]))):
+        sha = tensor_sha256(_check_input(x, spec))
+        for stage in stages:
+            fp = item_fingerprint(model, weights_id, stage, r, schedule or spec.metamer.schedule, seed, i, sha)
+            if load_record(model_dir / folder / safe_name(stage), fp) is not None:
+                done.add((i, stage))
+    return done
 
 
 def _in_process(generate, model, inputs, stages, threads: int | None, **kwargs):
@@ -161,15 +187,15 @@ def _job(model, inputs, stages, run_dir: Path, resume: bool, overwrite: bool, th
                                                    "random_weights")},
            "inputs": [_Input(x.name, x.tensor, getattr(x, "source", "") or x.name) for x in inputs],
            "stages": stages, "threads": threads, "report": report, "notify": notify,
-           "kwargs": {**options, "out_dir": str(run_dir), "resume": resume, "overwrite": overwrite}}
+           "kwargs": {**options, "out_dir": str(run_dir.resolve()), "resume": resume, "overwrite": overwrite}}
     return pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _run_workers(job: bytes, shares: list[list[Item]], threads: int, progress, notify, names: list[str],
                  ) -> tuple[list[str], list[Item]]:
     """Start one spawn process per share, forward their progress and (once each) their notices, wait; returns
-    (problem lines, items of the workers that finished). Each worker reports through its own pipe, so one killed mid-message cannot block the
-    others. Ctrl-C (or any error here) stops every worker before it propagates."""
+    (problem lines, items of the workers that finished). Each worker reports through its own pipe, so one killed
+    mid-message cannot block the others. Ctrl-C (or any error here) stops every worker before it propagates."""
     ctx = mp.get_context("spawn")
     procs, pipes = [], {}
     saved = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
