@@ -15,8 +15,10 @@ items × steps per item ÷ wall seconds; the ratios c/a and c/b are of the media
 paired ratios are listed too. For c, the time from the call to the first worker's first progress event
 (process start, imports, model rebuild) is recorded as its start-up share.
 
-Run (quiet machine, ~8 minutes with the defaults): `python benchmarks/generate_workers.py`; a short check:
-`python benchmarks/generate_workers.py --iterations 10 --rounds 1`. Writes benchmarks/results/generate_workers.json.
+Run on a quiet machine (~12 minutes with the defaults: 160 steps per item, so the workers' start-up is under
+10 % of a 2-worker run): `python benchmarks/generate_workers.py`; a short check:
+`python benchmarks/generate_workers.py --iterations 8 --blocks 1 --rounds 1`.
+Writes benchmarks/results/generate_workers.json.
 """
 from __future__ import annotations
 
@@ -59,9 +61,9 @@ def run_once(model, photos, stages, workers: int, threads: int, iterations: int,
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--iterations", type=int, default=60, help="steps per block (study: 3000)")
+    ap.add_argument("--iterations", type=int, default=80, help="steps per block (study: 3000)")
     ap.add_argument("--blocks", type=int, default=2, help="step-size blocks")
-    ap.add_argument("--rounds", type=int, default=4, help="interleaved rounds (a b c, c b a, …)")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (a b c, c b a, …)")
     ap.add_argument("--stages", nargs="+", default=["blocks_1", "blocks_3"])
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
