@@ -70,7 +70,7 @@ def test_fold_bn_keeps_every_stage_and_leaves_the_model_alone(resnet, one_thread
 def test_fold_bn_one_step_update(resnet, one_thread):
     """One engine step's update: relative ≤ 1e-5 at `conv1_relu1` and `layer1`; at `layer2`, within 10× the float32
     rounding of the unfolded model itself, measured as its distance from the same step in float64 (deeper in,
-    ReLU and max-pool decisions at near-ties flip under any change of summation order; see GRADIENT_TOLERANCE)."""
+    ReLU and max-pool decisions at near-ties flip under any change of summation order; see frozen.TOLERANCE)."""
     folded = freeze(resnet, STAGES, ["fold-bn"]).model
     x0, noise = _inputs(1)
     for stage in ("conv1_relu1", "layer1"):
