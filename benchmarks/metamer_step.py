@@ -488,17 +488,20 @@ def frozen_row(model, model_id: str, stage: str, device: str, seconds: float, mi
 
 def frozen_table(rows: list[dict]) -> str:
     """The docs/performance.md frozen-model table: per row and variant, the paired ratio to today's eager floor
-    (range by tenth)."""
+    (range by tenth) and, after the slash, the variant's median step ÷ the floor's median step of the "eager" run
+    (unpaired: it shows whether the paired floor itself ran slower beside the variant)."""
     names = list(FROZEN_VARIANTS)
     lines = ["| model | stage | " + " | ".join(f"{n} ÷ floor" for n in names) + " |",
              "|---|---|" + "---|" * len(names)]
     for r in rows:
         cells = []
+        base = r["variants"]["eager"]["paired"]["floor_ms"]
         for n in names:
             v = r["variants"][n]
             p = v["paired"]
             mark = "" if set(FROZEN_VARIANTS[n]) <= set(v["applied"]) else " (fell back)"
-            cells.append(f"**{v['ratio']:.3f}** ({min(p['ratio_by_tenth']):.3f}–{max(p['ratio_by_tenth']):.3f}){mark}")
+            cells.append(f"**{v['ratio']:.3f}** ({min(p['ratio_by_tenth']):.3f}–{max(p['ratio_by_tenth']):.3f}) / "
+                         f"{p['method_ms'] / base:.2f}{mark}")
         lines.append(f"| {r['model']} | {r['stage']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

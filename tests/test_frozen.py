@@ -147,8 +147,8 @@ def test_cli_refuses_a_bad_optimisation_in_one_line(cli, tmp_path):
 
 @pytest.mark.slow
 def test_compile_matches_eager(one_thread):
-    """torch.compile of AlexNet's truncated forward (compiles in ~20 s on one core): same activations, and an
-    update within the gradient tolerance; calls without gradient run eagerly."""
+    """torch.compile of AlexNet's truncated forward (compiles in ~20 s on one core): the same update, and
+    inductor's cache under $METAZOO_CACHE."""
     alexnet = load_model("alexnet", pretrained=False)
     frozen = freeze(alexnet, ["relu0"], ["compile"])
     assert frozen.applied == ("compile",), frozen.notices
@@ -156,6 +156,9 @@ def test_compile_matches_eager(one_thread):
     ref = _one_step(alexnet, "relu0", x0, noise)
     got = _one_step(frozen.model, "relu0", x0, noise)
     assert relative_norm_error(got, ref) <= 1e-5
+    from metazoo_core.weights import cache_dir
+
+    assert (cache_dir() / "inductor").is_dir()  # inductor's on-disk cache lives in metazoo's
 
 
 def test_a_300_step_metamer_has_the_same_measures(resnet, one_thread):

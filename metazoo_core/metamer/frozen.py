@@ -333,8 +333,13 @@ def _channels_last_copy(model: StagedModel, stages: list[str]) -> tuple[StagedMo
 
 # -- compile -------------------------------------------------------------------------------------------------
 def _inductor_cache() -> None:
-    """Point inductor's on-disk cache into metazoo's cache (unless the user set one)."""
-    if "TORCHINDUCTOR_CACHE_DIR" not in os.environ:
+    """Point inductor's on-disk cache into metazoo's cache, unless the user chose another directory. (Importing
+    torch's compiler stack writes inductor's default, a per-user folder in the temporary directory, into
+    TORCHINDUCTOR_CACHE_DIR, so that value counts as unset.)"""
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+    current = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    if current is None or os.path.abspath(current) == os.path.abspath(default_cache_dir()):
         from ..weights import cache_dir
 
         os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(cache_dir() / "inductor")
