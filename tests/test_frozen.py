@@ -171,6 +171,7 @@ def test_a_300_step_metamer_has_the_same_measures(resnet, one_thread):
     runs = {opt: generate_metamers(resnet, items, ["conv1_relu1"], iterations=300, blocks=1, optimise=opt)
             for opt in ("none", "fold-bn")}
     eager, folded = (runs[k][0]["measures"]["conv1_relu1"] for k in ("none", "fold-bn"))
+    assert runs["none"][0]["optimisations"] == [] and runs["fold-bn"][0]["optimisations"] == ["fold-bn"]
     assert abs(eager["spearman"] - folded["spearman"]) <= 1e-4
     assert abs(eager["pearson"] - folded["pearson"]) <= 1e-4
     assert abs(eager["snr_db"] - folded["snr_db"]) <= 0.01

@@ -213,15 +213,15 @@ def generate_metamers(model, inputs: Sequence[Any], stages: Sequence[str], recip
             groups.setdefault((it.stage, it.state.step), []).append(it)
     reference_cache: dict[int, dict[str, torch.Tensor]] = {}
     quiet = optimise is None  # the default set falls back silently; a set asked for says what it dropped
-    stepper = (freeze(model, sorted({s for s, _ in groups}), optimisations, None if quiet else notify).model
-               if groups else model)
+    frozen = (freeze(model, sorted({s for s, _ in groups}), optimisations, None if quiet else notify)
+              if groups else None)
     for (stage, _), members in groups.items():
         unit_schedule = _schedule(spec, stage, r, seed, plugin_host, schedule_name)
         for start in range(0, len(members), batch_size):
             batch = members[start:start + batch_size]
             _run_batch(model, stage, batch, originals, r, unit_schedule, device, progress, log_every, gather_every,
                        checkpoint_every, stop_loss, folder if model_dir is not None else None, reference_cache,
-                       null, seed, batch_size, schedule_name, stepper)
+                       null, seed, batch_size, schedule_name, frozen)
     stale = [it for it in items if it.record is not None and _null_path(it.record) != (null.path if null else None)]
     if stale:
         _reassess(model, stale, originals, null, folder, device, reference_cache)
@@ -266,8 +266,9 @@ def _measure_rows(model, x: torch.Tensor) -> dict[str, torch.Tensor]:
 
 def _run_batch(model, stage, batch: list[_Item], originals, r: Recipe, schedule, device, progress, log_every,
                gather_every, checkpoint_every, stop_loss, folder, reference_cache, null, seed, batch_size,
-               schedule_name, stepper) -> None:
+               schedule_name, frozen) -> None:
     spec = model.spec
+    stepper = frozen.model
     x0 = torch.stack([originals[it.input_index] for it in batch]).to(device)
     with torch.no_grad():
         targets = stepper(x0, [stage])[stage].detach()
@@ -301,6 +302,7 @@ def _run_batch(model, stage, batch: list[_Item], originals, r: Recipe, schedule,
             curve.append([float(state.step), final_loss])
         it.record = _record(model, it, r, seed, curve, verdict, null, state, share, device, batch_size,
                             log_every, checkpoint_every, stop_loss, final_loss, schedule_name)
+        it.record["optimisations"] = list(frozen.applied)  # frozen-model optimisations the steps ran with
         it.metamer = x = metamers[row].cpu()
         if folder is not None:
             d = folder(it)
