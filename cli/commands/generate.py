@@ -168,10 +168,7 @@ def run_generate(model: str, inputs: list[str], stages: list[str], recipe: str =
         null.check_model(net)
     else:
         notice("no --null given: acceptance against the null is not evaluated (build one with `metazoo null`)")
-    n_items = len(items) * len(valid)
-    if device != "cpu" and wanted is None:  # on an accelerator the batch runs there: auto keeps one process
-        wanted = 1
-    n_workers, n_threads = plan_workers(wanted, threads, n_items, cpu_budget())
+    n_workers, n_threads = plan_workers(wanted, threads, len(items) * len(valid), cpu_budget(), device)
     if n_workers > 1:
         err.print(f"{n_workers} workers × {n_threads} thread{'s' if n_threads > 1 else ''}", style="dim")
     with ProgressDisplay() as display:

@@ -53,12 +53,16 @@ def check_threads(threads: int | None) -> int | None:
     return threads
 
 
-def plan_workers(workers: int | None, threads: int | None, items: int, budget: int) -> tuple[int, int]:
+def plan_workers(workers: int | None, threads: int | None, items: int, budget: int,
+                 device: str = "cpu") -> tuple[int, int]:
     """(worker processes, threads per worker) for `items` (input, stage) items and `budget` CPUs.
 
-    workers None (auto): `cpus.workers_and_threads(items, budget)` when there are ≥ 2 items, else one worker with
-    every thread. An explicit count is capped at the number of items. threads None: budget ÷ workers (≥ 1)."""
+    workers None (auto): `cpus.workers_and_threads(items, budget)` when there are ≥ 2 items on the CPU, else
+    (one item, or an accelerator `device`, where the batch runs on the device) one worker with every thread. An
+    explicit count is capped at the number of items. threads None: budget ÷ workers (≥ 1)."""
     check_threads(threads)
+    if workers is None and device != "cpu":
+        workers = 1
     if workers is None:
         w, t = workers_and_threads(items, budget) if items >= 2 else (1, budget)
     else:
