@@ -5,7 +5,7 @@ Each raises InputError with one line (what, where, how to fix).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Iterable
 
 from .errors import InputError
 
@@ -34,3 +34,29 @@ def check_positive(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise InputError(f"{where} {value!r}: give a finite number > 0")
     return float(value)
+
+
+OPTIMISATIONS = ("fold-bn", "channels-last", "compile")
+"""Frozen-model optimisations of the metamer steps (metazoo_core/metamer/frozen.py): `--optimise`, sweep option
+`optimise`."""
+DEFAULT_OPTIMISATIONS: tuple[str, ...] = ("fold-bn",)
+"""On by default: fold-bn, the one that was faster wherever it applies (ResNet50 `layer2`: 0.92× the eager floor,
+paired) with exactness tests passing; channels-last and compile were slower on AlexNet (docs/performance.md,
+"Frozen-model optimisations"), so they are options. Without BatchNorm the default changes nothing."""
+
+
+def parse_optimisations(value: str | Iterable[str] | None, where: str = "--optimise") -> tuple[str, ...]:
+    """"fold-bn,channels-last", ["compile"], "all", "none" or None (the default set) → the names, in canonical
+    order. InputError with one line for an unknown name."""
+    if value is None:
+        return DEFAULT_OPTIMISATIONS
+    parts = value.split(",") if isinstance(value, str) else [p for v in value for p in str(v).split(",")]
+    names = {p.strip() for p in parts if p.strip()}
+    if "all" in names:
+        names = (names - {"all"}) | set(OPTIMISATIONS)
+    names.discard("none")
+    bad = sorted(names - set(OPTIMISATIONS))
+    if bad:
+        raise InputError(f"{where} '{bad[0]}': unknown optimisation; choose from {', '.join(OPTIMISATIONS)}, "
+                         "all or none (comma-separated)")
+    return tuple(n for n in OPTIMISATIONS if n in names)

@@ -191,3 +191,15 @@ def test_the_engine_says_what_it_dropped_only_when_asked():
     default = generate_metamers(alexnet, items, ["relu0"], iterations=2, blocks=1, notify=heard.append)
     assert len(heard) == 1
     assert torch.equal(asked.metamers[0], default.metamers[0])
+
+
+def test_sweep_plans_take_and_check_the_option(tmp_path):
+    from metazoo_core.sweep.plan import PlanError, parse_plan
+
+    plan = {"kind": "metamer", "models": ["alexnet"], "stages": ["relu0"], "inputs": ["builtin:chelsea"],
+            "seeds": [0], "options": {"optimise": "fold-bn,compile"}}
+    (unit,) = parse_plan(plan, "p", tmp_path).units
+    assert unit.options["optimise"] == "fold-bn,compile"
+    with pytest.raises(PlanError) as e:
+        parse_plan({**plan, "options": {"optimise": "fuse"}}, "p", tmp_path)
+    assert "\n" not in str(e.value) and "option 'optimise' 'fuse': unknown optimisation" in str(e.value)

@@ -27,19 +27,14 @@ import os
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
 
-from ..errors import InputError
+from ..options import DEFAULT_OPTIMISATIONS, OPTIMISATIONS, parse_optimisations  # noqa: F401 (re-exported)
 from ..stages import RangeClamp, StagedModel
 
-OPTIMISATIONS = ("fold-bn", "channels-last", "compile")
-DEFAULT_OPTIMISATIONS: tuple[str, ...] = ("fold-bn",)
-"""On by default: fold-bn, the one that was faster wherever it applies (ResNet50 `layer2`: 0.92× the eager floor,
-paired) with exactness tests passing; channels-last and compile were slower on AlexNet (docs/performance.md,
-"Frozen-model optimisations"), so they are options. Without BatchNorm the default changes nothing."""
 TOLERANCE = 1e-5
 """Accepted relative error of the optimised model on the probe (max |Δ| ÷ max |ref| for the activations, ‖Δ‖ ÷ ‖ref‖
 for the input gradient) — or, where larger, ROUNDING_MARGIN × the unoptimised float32 model's own error against the
@@ -56,23 +51,6 @@ be measured."""
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 _CACHE_SIZE = 4
-
-
-def parse_optimisations(value: str | Iterable[str] | None, where: str = "--optimise") -> tuple[str, ...]:
-    """"fold-bn,channels-last", ["compile"], "all", "none" or None (the default set) → the names, in canonical
-    order. InputError with one line for an unknown name."""
-    if value is None:
-        return DEFAULT_OPTIMISATIONS
-    parts = value.split(",") if isinstance(value, str) else [p for v in value for p in str(v).split(",")]
-    names = {p.strip() for p in parts if p.strip()}
-    if "all" in names:
-        names = (names - {"all"}) | set(OPTIMISATIONS)
-    names.discard("none")
-    bad = sorted(names - set(OPTIMISATIONS))
-    if bad:
-        raise InputError(f"{where} '{bad[0]}': unknown optimisation; choose from {', '.join(OPTIMISATIONS)}, "
-                         "all or none (comma-separated)")
-    return tuple(n for n in OPTIMISATIONS if n in names)
 
 
 @dataclass

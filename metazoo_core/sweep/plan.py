@@ -41,7 +41,7 @@ SET_KINDS = ("null_distribution", "robustness", "ood")
 """Kinds whose unit uses all of a group's inputs at once (one unit per model and seed)."""
 COMMON_OPTIONS = ("pretrained", "weights", "device")
 OPTIONS = {
-    "metamer": ("recipe", "iterations", "blocks", "null"),
+    "metamer": ("recipe", "iterations", "blocks", "null", "optimise"),
     "activations": (),
     "null_distribution": ("pairs", "augment", "batch_size"),
     "robustness": ("norm", "eps", "steps", "step_ratio", "subsets", "n", "batch_size"),
@@ -104,6 +104,7 @@ class MetamerOptions(CommonOptions):
     iterations: Count | None = None
     blocks: Count | None = None
     null: StrictStr | None = None
+    optimise: StrictStr | None = None
 
 
 class NullOptions(CommonOptions):
@@ -276,6 +277,13 @@ def _check_option_values(group: Group, where: str) -> None:
         if opts["recipe"] not in RECIPES:
             raise PlanError(f"{where}: option 'recipe': unknown recipe {opts['recipe']!r}; "
                             f"choose from {', '.join(RECIPES)}")
+    if opts.get("optimise") is not None:
+        from ..options import parse_optimisations
+
+        try:
+            parse_optimisations(opts["optimise"], where="option 'optimise'")
+        except MetazooError as e:
+            raise PlanError(f"{where}: {e}") from None
     if opts.get("device") is not None:
         from ..devices import check_form
 

@@ -7,7 +7,8 @@ the registry's), `device` ("auto", the default, = the best available: cuda, mps,
 - activations: the stage activation of one input (`activations.safetensors`, key "activation", shape = the stage's
   per-example shape) and `record.json` (schema metazoo.activations/1) with its shape and summary statistics.
 - metamer: `metazoo_core.metamer.generate_metamers` for one (model, input, stage, seed); options `recipe`,
-  `iterations`, `blocks`, `null` (path of a saved null distribution). Files as the engine lays them
+  `iterations`, `blocks`, `null` (path of a saved null distribution), `optimise` (as `metazoo generate --optimise`;
+  a worker reuses its model, so folding and compiling happen once per model and stage). Files as the engine lays them
   out: `<model>/<input>/<stage>/record.json` etc.
 - null_distribution: `metazoo_core.metamer.build_null` over the group's inputs; options `pairs` (default 1000),
   `augment` (default true), `batch_size` (pairs per forward pass, default 16). Writes `null.safetensors` (the
@@ -115,7 +116,7 @@ def run_metamer(unit: Unit, out: Path) -> list[Path]:
     records = engine.generate_metamers(
         model, [item], [unit.stage], recipe=opts.get("recipe", "feather2023"),
         iterations=opts.get("iterations"), blocks=opts.get("blocks"), seed=unit.seed,
-        batch_size=1, out_dir=out, null=null, device=device, resume=True)
+        batch_size=1, out_dir=out, null=null, device=device, resume=True, optimise=opts.get("optimise"))
     paths = sorted(out.rglob("record.json"))
     if len(paths) != len(records):
         raise MetazooError(f"the engine returned {len(records)} records but wrote {len(paths)} record.json files "
