@@ -16,7 +16,7 @@ against the unoptimised model before it is used:
 Check: on a probe input (uniform in the input range, fixed seed) the stage activations and the input gradient of
 ⟨stage, r⟩ for a fixed random r must agree with the unoptimised model within `TOLERANCE`, or within
 `ROUNDING_MARGIN` × that model's own float32 rounding error (against float64), whichever is larger (see `TOLERANCE`);
-an optimisation that fails it, does not apply (no conv→BatchNorm pair, a 3-D input for channels-last) or raises is
+an optimisation that fails it, does not apply (no conv→BatchNorm pair, a sound input for channels-last) or raises is
 dropped with a notice, and synthesis runs eagerly as before. `benchmarks/metamer_step.py` measures each option;
 docs/performance.md ("Frozen-model optimisations") has the figures and the reasons for the default.
 """
