@@ -209,8 +209,8 @@ class StepPairing(StepClock):
         self.stage = stage
         self.floor_model = model if floor_model is None else floor_model
         x0, noise = _inputs(model, 1, device)
-        with torch.no_grad():
-            self.seed = model(x0, [stage])[stage]
+        with torch.no_grad():  # from the floor's model: a channels-last seed would slow the floor's backward
+            self.seed = self.floor_model(x0, [stage])[stage]
         self.x = noise.clone().requires_grad_(True)
         self.floor: list[float] = []
 
