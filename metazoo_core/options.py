@@ -40,7 +40,7 @@ OPTIMISATIONS = ("fold-bn", "channels-last", "compile")
 """Frozen-model optimisations of the metamer steps (metazoo_core/metamer/frozen.py): `--optimise`, sweep option
 `optimise`."""
 DEFAULT_OPTIMISATIONS: tuple[str, ...] = ("fold-bn",)
-"""On by default: fold-bn, the one that was faster wherever it applies (ResNet50 `layer2`: 0.92× the eager floor,
+"""On by default: fold-bn, the one that was faster wherever it applies (ResNet50 `layer2`: 0.91× the eager floor,
 paired) with exactness tests passing; channels-last and compile were slower on AlexNet (docs/performance.md,
 "Frozen-model optimisations"), so they are options. Without BatchNorm the default changes nothing."""
 
