@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..cpus import workers_and_threads
-from ..errors import InputError
+from ..errors import InputError, MetazooError
 from .optimise import ProgressEvent
 
 Item = tuple[int, str]
@@ -125,8 +125,9 @@ def generate_with_workers(model, inputs: Sequence[Any], stages: Sequence[str], *
     done = finished_items(model, inputs, stages, out_dir, **options) if resume and out_dir is not None else set()
     todo = [(i, s) for i in range(len(inputs)) for s in stages if (i, s) not in done]
     shares = split_items(todo, workers)
-    if len(shares) <= 1:  # nothing (or one item) left to compute: no process to start
-        return _in_process(generate_metamers, model, inputs, stages, threads, out_dir=out_dir, progress=progress,
+    if len(shares) <= 1:  # nothing (or one item) left to compute: no process to start, this one takes every thread
+        together = threads * workers if threads is not None else None
+        return _in_process(generate_metamers, model, inputs, stages, together, out_dir=out_dir, progress=progress,
                            resume=resume, overwrite=overwrite, notify=notify, **options), []
     with tempfile.TemporaryDirectory(prefix="metazoo-workers-") as tmp:
         run_dir = Path(out_dir) if out_dir is not None else Path(tmp)
@@ -192,7 +193,11 @@ def _job(model, inputs, stages, run_dir: Path, resume: bool, overwrite: bool, th
            "inputs": [_Input(x.name, x.tensor, getattr(x, "source", "") or x.name) for x in inputs],
            "stages": stages, "threads": threads, "report": report, "notify": notify,
            "kwargs": {**options, "out_dir": str(run_dir.resolve()), "resume": resume, "overwrite": overwrite}}
-    return pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
+    try:
+        return pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, TypeError, AttributeError) as e:  # e.g. a plugin's spec holding a local function
+        raise MetazooError(f"cannot hand '{model.spec.id}' to worker processes ({e}); run it with --workers 1"
+                           ) from None
 
 
 def _run_workers(job: bytes, shares: list[list[Item]], threads: int, progress, notify, names: list[str],
@@ -292,7 +297,6 @@ def worker_main(n: int, job_bytes: bytes, share: list[Item], conn) -> None:
 def _rebuild(job: dict[str, Any]):
     """The parent's model in this process: the spec's network (built as load_model builds it), the parent's
     weights, and its provenance attributes; checked against the parent's weights identity."""
-    from ..errors import MetazooError
     from ..models import load_model
     from .runs import weights_identity
 
