@@ -13,7 +13,10 @@ writes a fresh run folder and is timed by the wall clock from the call to its re
 waits for, so this needs a quiet machine: ideally nothing else running). The figure is images·iterations/s =
 items × steps per item ÷ wall seconds; the ratios c/a and c/b are of the medians over rounds, and the per-round
 paired ratios are listed too. For c, the time from the call to the first worker's first progress event
-(process start, imports, model rebuild) is recorded as its start-up share.
+(process start, imports, model rebuild) is recorded as its start-up share. Each run's CPU seconds (this process
+and its finished workers, `getrusage`) per image·iteration are recorded too: on a loaded machine the wall-clock
+ratios measure the other jobs, while the CPU cost per image·iteration says whether splitting costs extra work
+(batches of 2 instead of 4, each worker's start-up).
 
 Run on a quiet machine (~12 minutes with the defaults: 160 steps per item, so the workers' start-up is under
 10 % of a 2-worker run): `python benchmarks/generate_workers.py`; a short check:
@@ -26,6 +29,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import tempfile
 import time
@@ -41,6 +45,7 @@ def run_once(model, photos, stages, workers: int, threads: int, iterations: int,
     from metazoo_core.metamer.workers import generate_with_workers
 
     first: list[float] = []
+    cpu0 = _cpu_s()
     with tempfile.TemporaryDirectory(prefix="metazoo-bench-") as out:
         t0 = time.perf_counter()
 
@@ -52,11 +57,19 @@ def run_once(model, photos, stages, workers: int, threads: int, iterations: int,
                                               iterations=iterations, blocks=blocks, out_dir=out, progress=progress,
                                               log_every=max(1, iterations // 4))
         wall = time.perf_counter() - t0
+    cpu = _cpu_s() - cpu0
     if problems:
         raise RuntimeError("; ".join(problems))
     steps = sum(r["steps_done"] for r in run)
     return {"wall_s": round(wall, 3), "image_iterations_per_s": round(steps / wall, 3),
-            "startup_s": round(first[0], 3) if first else None}
+            "startup_s": round(first[0], 3) if first else None, "cpu_s": round(cpu, 3),
+            "cpu_ms_per_image_iteration": round(1000 * cpu / steps, 3)}
+
+
+def _cpu_s() -> float:
+    """User + system CPU seconds of this process and of its children that have ended (the workers)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def main() -> None:
@@ -85,16 +98,20 @@ def main() -> None:
             res = run_once(model, photos, args.stages, workers, threads, args.iterations, args.blocks)
             runs[key].append(res)
             print(f"round {r + 1} {key} ({workers} worker(s) × {threads} thread(s)): {res['wall_s']:.1f} s, "
-                  f"{res['image_iterations_per_s']:.2f} images·it/s"
+                  f"{res['image_iterations_per_s']:.2f} images·it/s, "
+                  f"{res['cpu_ms_per_image_iteration']:.0f} CPU ms per image·it"
                   + (f", start-up {res['startup_s']:.1f} s" if res["startup_s"] else ""), flush=True)
     median = {k: statistics.median(x["image_iterations_per_s"] for x in v) for k, v in runs.items()}
     paired = {f"{x}/{y}": [round(p["image_iterations_per_s"] / q["image_iterations_per_s"], 3)
                            for p, q in zip(runs[x], runs[y])] for x, y in (("c", "a"), ("c", "b"))}
     ratios = {"c/a": round(median["c"] / median["a"], 3), "c/b": round(median["c"] / median["b"], 3)}
     startup = [x["startup_s"] / x["wall_s"] for x in runs["c"] if x["startup_s"]]
+    cpu = {k: statistics.median(x["cpu_ms_per_image_iteration"] for x in v) for k, v in runs.items()}
     print(f"median images·it/s: a {median['a']:.2f}, b {median['b']:.2f}, c {median['c']:.2f}")
     print(f"c/a = {ratios['c/a']:.2f} (per round {paired['c/a']}), c/b = {ratios['c/b']:.2f} "
           f"(per round {paired['c/b']}); target c/a ≥ 1.7")
+    print(f"median CPU ms per image·it: a {cpu['a']:.0f}, b {cpu['b']:.0f}, c {cpu['c']:.0f} "
+          f"(c/a {cpu['c'] / cpu['a']:.2f}: the extra work of splitting)")
     if startup:
         print(f"workers' start-up: {100 * statistics.median(startup):.0f} % of c's wall time (median)")
     result = {
@@ -102,7 +119,8 @@ def main() -> None:
         "model": "efficientnet_lite0 (random weights)", "inputs": 4, "stages": args.stages,
         "iterations": args.iterations, "blocks": args.blocks, "rounds": args.rounds,
         "configs": {k: {"workers": w, "threads": t} for k, (w, t) in CONFIGS.items()},
-        "runs": runs, "median_image_iterations_per_s": median, "ratios": ratios, "paired_ratios": paired,
+        "runs": runs, "median_image_iterations_per_s": median,
+        "median_cpu_ms_per_image_iteration": cpu, "ratios": ratios, "paired_ratios": paired,
         "startup_share_median": round(statistics.median(startup), 3) if startup else None,
         "machine": {"allotted_cpus": allotted_cpus(), "cpu_count": os.cpu_count(), "platform": platform.platform(),
                     "torch": torch.__version__, "load_average_before": load_before,
