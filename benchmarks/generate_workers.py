@@ -18,7 +18,7 @@ and its finished workers, `getrusage`) per image·iteration are recorded too: on
 ratios measure the other jobs, while the CPU cost per image·iteration says whether splitting costs extra work
 (batches of 2 instead of 4, each worker's start-up).
 
-Run on a quiet machine (~12 minutes with the defaults: 160 steps per item, so the workers' start-up is under
+Run on a quiet machine (~12 minutes with the defaults: 400 steps per item, so the workers' start-up, ~4 s, is under
 10 % of a 2-worker run): `python benchmarks/generate_workers.py`; a short check:
 `python benchmarks/generate_workers.py --iterations 8 --blocks 1 --rounds 1`.
 Writes benchmarks/results/generate_workers.json.
@@ -74,7 +74,7 @@ def _cpu_s() -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--iterations", type=int, default=80, help="steps per block (study: 3000)")
+    ap.add_argument("--iterations", type=int, default=200, help="steps per block (study: 3000)")
     ap.add_argument("--blocks", type=int, default=2, help="step-size blocks")
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (a b c, c b a, …)")
     ap.add_argument("--stages", nargs="+", default=["blocks_1", "blocks_3"])
