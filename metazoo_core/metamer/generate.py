@@ -3,7 +3,8 @@
 Items are (input, stage) pairs. Each input gets ONE initial noise, drawn from a CPU generator seeded by
 (seed, input index), reused for all its stages (facts §1.1 item 4), so batching never changes an item's start.
 Items are grouped by stage (and by progress, after a resume) into batches of `batch_size`; each batch runs
-`optimise_stage`, then one no-grad forward through every stage measures the metamers against their originals.
+`optimise_stage`, then a no-grad forward per metamer (one input at a time, so a record does not depend on which
+items shared its batch) through every stage measures the metamers against their originals.
 """
 from __future__ import annotations
 
