@@ -106,6 +106,9 @@ def test_plan_follows_the_budget_and_caps_at_the_items():
     assert plan_workers(2, 3, items=8, budget=2) == (2, 3)
     assert plan_workers(None, None, items=8, budget=2, device="cuda") == (1, 2)
     assert plan_workers(2, None, items=8, budget=2, device="cuda") == (2, 1)
+    assert plan_workers(None, None, items=8, budget=2, steps=999) == (1, 2)  # start-up would not pay off
+    assert plan_workers(None, None, items=8, budget=2, steps=24000) == (2, 1)
+    assert plan_workers(2, None, items=8, budget=2, steps=10) == (2, 1)  # an explicit count is kept
     assert check_workers("auto") is None and check_workers("3") == 3 and check_threads(None) is None
     for bad in ("0", "-1", "two", "1.5"):
         with pytest.raises(InputError, match="--workers"):

@@ -168,7 +168,8 @@ def run_generate(model: str, inputs: list[str], stages: list[str], recipe: str =
         null.check_model(net)
     else:
         notice("no --null given: acceptance against the null is not evaluated (build one with `metazoo null`)")
-    n_workers, n_threads = plan_workers(wanted, threads, len(items) * len(valid), cpu_budget(), device)
+    steps = tuned.resolved(spec, iterations, blocks).total_steps
+    n_workers, n_threads = plan_workers(wanted, threads, len(items) * len(valid), cpu_budget(), device, steps)
     if n_workers > 1:
         err.print(f"{n_workers} workers × {n_threads} thread{'s' if n_threads > 1 else ''}", style="dim")
     with ProgressDisplay() as display:

@@ -53,15 +53,24 @@ def check_threads(threads: int | None) -> int | None:
     return threads
 
 
-def plan_workers(workers: int | None, threads: int | None, items: int, budget: int,
-                 device: str = "cpu") -> tuple[int, int]:
-    """(worker processes, threads per worker) for `items` (input, stage) items and `budget` CPUs.
+AUTO_MIN_STEPS = 1000
+"""Auto starts workers only for items of at least this many steps: a worker's start-up (spawn, torch import, model
+rebuild) took 4.4–4.6 s, 7 % of the 2-worker wall time at 400 steps per item (benchmarks/generate_workers.py,
+lite0); at 1000 steps it is under 3 %, and the study's 24,000-step items make it negligible. Shorter runs (tours,
+tests, quick looks) stay in one process with every thread, which measured as fast as 2 workers here (c/b 1.00)."""
 
-    workers None (auto): `cpus.workers_and_threads(items, budget)` when there are ≥ 2 items on the CPU, else
-    (one item, or an accelerator `device`, where the batch runs on the device) one worker with every thread. An
-    explicit count is capped at the number of items. threads None: budget ÷ workers (≥ 1)."""
+
+def plan_workers(workers: int | None, threads: int | None, items: int, budget: int,
+                 device: str = "cpu", steps: int | None = None) -> tuple[int, int]:
+    """(worker processes, threads per worker) for `items` (input, stage) items of `steps` steps each and `budget`
+    CPUs.
+
+    workers None (auto): `cpus.workers_and_threads(items, budget)` when there are ≥ 2 items on the CPU of at least
+    `AUTO_MIN_STEPS` steps (or steps unknown), else (one item, short items, or an accelerator `device`, where the
+    batch runs on the device) one worker with every thread. An explicit count is capped at the number of items.
+    threads None: budget ÷ workers (≥ 1)."""
     check_threads(threads)
-    if workers is None and device != "cpu":
+    if workers is None and (device != "cpu" or (steps is not None and steps < AUTO_MIN_STEPS)):
         workers = 1
     if workers is None:
         w, t = workers_and_threads(items, budget) if items >= 2 else (1, budget)
