@@ -29,6 +29,9 @@ replicate: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/metamer_step.py
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/cochleagram.py
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/metamer_step.py --frozen
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/null_scale.py
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/generate_workers.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
