@@ -57,7 +57,7 @@ AUTO_MIN_STEPS = 1000
 """Auto starts workers only for items of at least this many steps: a worker's start-up (spawn, torch import, model
 rebuild) took 4.4–4.6 s, 7 % of the 2-worker wall time at 400 steps per item (benchmarks/generate_workers.py,
 lite0); at 1000 steps it is under 3 %, and the study's 24,000-step items make it negligible. Shorter runs (tours,
-tests, quick looks) stay in one process with every thread, which measured as fast as 2 workers here (c/b 1.00)."""
+tests, quick looks) stay in one process with every thread: measured within 7 % of 2 workers here (c/b 1.00–1.07)."""
 
 
 def plan_workers(workers: int | None, threads: int | None, items: int, budget: int,
