@@ -65,13 +65,10 @@ def check_digest(path: Path, url: str, sha256: str | None, sha256_prefix: str | 
     if sha256 and got != sha256.lower():
         raise WeightsError(f"sha256 mismatch for {url}: expected {sha256}, got {got}; the file was not kept: "
                            "fix the sha256 in the registry entry or weights config if the file is right")
-    if sha256_prefix and not got.startswith(sha256_prefix):
-        raise WeightsError(f"sha256 of {url} is {got}, but its publisher gives a hash starting {sha256_prefix}; the "
-                           "file was not kept: fetch it again, or pass a trusted copy with --weights PATH")
-    prefix = published_hash_prefix(url)
-    if prefix and not got.startswith(prefix):
-        raise WeightsError(f"sha256 of {url} is {got}, but its file name promises a hash starting {prefix}; the "
-                           "file was not kept: fetch it again, or pass a trusted copy with --weights PATH")
+    for prefix, who in ((sha256_prefix, "its publisher gives"), (published_hash_prefix(url), "its file name promises")):
+        if prefix and not got.startswith(prefix):
+            raise WeightsError(f"sha256 of {url} is {got}, but {who} a hash starting {prefix}; the file was not "
+                               "kept: fetch it again, or pass a trusted copy with --weights PATH")
     return got
 
 
