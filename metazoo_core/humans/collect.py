@@ -13,7 +13,6 @@ pass mark (5 of 6); an incomplete session (not every trial of the plan answered)
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -24,6 +23,7 @@ from ..analysis.runs import NATURAL, Run, read_run
 from ..errors import InputError
 from . import design as D
 from .anova import comparison_permutation_p, model_comparison, observer_stage
+from .strict_json import NotJson, loads
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,8 @@ def plan_number(participant: str, n_lists: int) -> int:
     return h % n_lists + 1
 
 
-def _from_db(path: Path) -> dict[str, tuple[int, list[dict[str, Any]]]]:
+def _from_db(path: Path) -> tuple[dict[str, tuple[int, list[dict[str, Any]]]], list[str]]:
+    """Participants → (plan, stored trials), and one line per stored row that was skipped."""
     from .store import ResponseStore
 
     if not path.is_file():
@@ -57,23 +58,28 @@ def _from_db(path: Path) -> dict[str, tuple[int, list[dict[str, Any]]]]:
         store.close()
     out = {p["participant"]: (p["plan"], []) for p in snapshot["participants"]}
     for row in snapshot["trials"]:
-        out[row["participant"]][1].append(row)
-    return out
+        if row["participant"] in out:
+            out[row["participant"]][1].append(row)
+    return out, snapshot["skipped"]
 
 
 def _records(path: Path) -> list[tuple[str, Any]]:
-    text = path.read_text()
+    """(participant id, record) pairs of one --responses file: the page's download or JSON lines."""
     try:
-        data = json.loads(text)
-    except ValueError:
-        try:
-            data = [json.loads(line) for line in text.splitlines() if line.strip()]
-        except ValueError:
-            raise InputError(f"{path} is neither JSON nor JSON lines") from None
-    if isinstance(data, dict) and isinstance(data.get("trials"), list):
-        return [(str(data.get("participant", "")), r) for r in data["trials"]]
-    if isinstance(data, list):
-        return [(str(r.get("participant", "")) if isinstance(r, dict) else "", r) for r in data]
+        data = path.read_bytes()
+    except OSError as e:
+        raise InputError(f"--responses {path} cannot be read ({e.strerror or e}); give the page's download or "
+                         "the posted records") from None
+    where = f"--responses {path}"
+    try:
+        parsed = loads(data, where)
+    except NotJson:
+        lines = data.splitlines()
+        parsed = [loads(line, f"{where}, line {i}") for i, line in enumerate(lines, start=1) if line.strip()]
+    if isinstance(parsed, dict) and isinstance(parsed.get("trials"), list):
+        return [(str(parsed.get("participant", "")), r) for r in parsed["trials"]]
+    if isinstance(parsed, list):
+        return [(str(r.get("participant", "")) if isinstance(r, dict) else "", r) for r in parsed]
     raise InputError(f"{path}: expected the page's download or one posted record per line")
 
 
@@ -129,13 +135,16 @@ def collect(folder: Path | str, db: Path | str | None = None, files: Sequence[Pa
     if not (folder / "trials.csv").is_file() and (folder / "experiment" / "trials.csv").is_file():
         folder = folder / "experiment"
     design = D.load_design(folder, D.saved_settings(folder))
-    meta = json.loads((folder / "experiment.json").read_text()) if (folder / "experiment.json").is_file() else {}
-    run_dir = Path(meta.get("run", folder.parent))
+    meta = loads((folder / "experiment.json").read_bytes(), str(folder / "experiment.json"), max_depth=64) \
+        if (folder / "experiment.json").is_file() else {}
+    run_dir = Path(meta["run"]) if isinstance(meta, dict) and isinstance(meta.get("run"), str) else folder.parent
     run = read_run(run_dir)
     notes: list[str] = list(run.warnings)
     sources: dict[str, tuple[int, list[dict[str, Any]]]] = {}
     if db is not None or not files:
-        sources.update(_from_db(Path(db or folder / "responses.sqlite")))
+        stored, skipped = _from_db(Path(db or folder / "responses.sqlite"))
+        sources.update(stored)
+        notes += skipped
     if files:
         extra, problems = _from_files(design, files)
         notes += problems

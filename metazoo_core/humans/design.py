@@ -9,7 +9,6 @@ storage; answers and allowed responses are fixed here, never taken from the brow
 """
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -21,6 +20,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..labels import categories16
+from .trial_list import read_trial_list
 
 PRACTICE_SLOW = (500, 400, 400)
 """Fixation, image, mask (ms) of the first half of the practice trials (the study's online example)."""
@@ -90,23 +90,12 @@ class Design:
 
 
 def load_design(folder: Path | str, settings: Settings | None = None) -> Design:
-    """Read trials.csv and check that every stimulus file exists (one line naming the first missing file)."""
+    """Read trials.csv and check that every stimulus file is inside the folder (trial_list.read_trial_list)."""
     root = Path(folder)
     settings = settings or Settings()
     settings.check()
     path = root / "trials.csv"
-    if not path.is_file():
-        raise InputError(f"{path} not found; write the experiment first with `metazoo experiment RUN --out {root}`")
-    with path.open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    need = {"participant", "trial", "condition", "shown", "category", "stimulus", "analysed"}
-    if not rows or need - set(rows[0]):
-        raise InputError(f"{path} is not a metazoo trial list (needs columns {', '.join(sorted(need))})")
-    missing = sorted({r["stimulus"] for r in rows if not (root / r["stimulus"]).is_file()})
-    if missing:
-        raise InputError(f"stimulus file {root / missing[0]} is missing ({len(missing)} of "
-                         f"{len({r['stimulus'] for r in rows})} missing); rewrite the experiment with "
-                         "`metazoo experiment RUN`")
+    rows = read_trial_list(root)
     modality = "audio" if rows[0]["stimulus"].endswith(".wav") else "vision"
     lists: dict[int, list[dict[str, str]]] = {}
     for r in rows:

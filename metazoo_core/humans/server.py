@@ -2,10 +2,13 @@
 stores every response in SQLite as it arrives (see store.py; the choice is explained in docs/architecture.md).
 
 Routes (TOKEN is a participant's secret URL token; each participant reads only their own plan):
+- GET  /                   status: experiment, participants, completed sessions, trials stored (no tokens)
 - GET  /p/TOKEN            the session page (Jinja2 template, autoescaped)
 - GET  /p/TOKEN/session    the participant's plan, the trials already stored and the next trial to run
-- POST /p/TOKEN/trials     one answered trial (JSON, at most MAX_BODY bytes); 200 {"stored", "next"}
-- GET  /results            every stored trial; needs the results token printed at start (Bearer or ?token=)
+- POST /p/TOKEN/trials     one answered trial (JSON, at most MAX_BODY bytes, nesting and numbers bounded as in
+                           strict_json); 200 {"stored", "next"}
+- GET  /results            every stored trial; needs the results token printed at start (Bearer or ?token=);
+                           a stored row that is not a valid trial is left out and named under "skipped"
 - GET  /media/{stimuli,masks,icons,headphone}/…, /static/…   files
 Bad requests get a 4xx with a one-line JSON error and one log line; nothing is stored for them.
 """
@@ -22,7 +25,8 @@ from typing import Any
 
 from ..errors import InputError
 from . import design as D
-from .store import ResponseStore
+from .store import ResponseStore, check_database
+from .strict_json import RefusedValue, loads
 
 MAX_BODY = 16 * 1024
 """Largest accepted POST body in bytes (a trial is < 1 KB)."""
@@ -40,6 +44,14 @@ def prepare_media(design: D.Design) -> None:
         media.write_icons(design.root)
     else:
         media.write_headphone_check(design.root)
+
+
+def check_session_file(root: Path) -> None:
+    """One line unless root/session.json is absent or a session file that design.saved_settings can read."""
+    path = root / D.SESSION_FILE
+    if path.exists() and not path.is_file():
+        raise InputError(f"{path} is not a file; remove it (it records the session settings)")
+    D.saved_settings(root)
 
 
 def templates():
@@ -111,16 +123,18 @@ def build_app(design: D.Design, store: ResponseStore, results_token: str):
             if len(body) > MAX_BODY:
                 return reject(request, 413, f"body larger than {MAX_BODY} bytes")
         try:
-            payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            return reject(request, 400, "body is not valid JSON")
+            payload = loads(body, "body")
+        except RefusedValue as e:
+            return reject(request, 422, str(e))
+        except InputError as e:
+            return reject(request, 400, str(e))
         participant, number = found
         trials = plan_for(number)
         try:
             row = D.check_submission(design, trials, participant, payload)
+            stored = store.record(row)
         except InputError as e:
             return reject(request, 422, str(e))
-        stored = store.record(row)
         done = set(store.done(participant))
         nxt = next((i for i in range(len(trials)) if i not in done), len(trials))
         return JSONResponse({"stored": stored, "trial": row["trial"], "next": nxt})
@@ -130,10 +144,22 @@ def build_app(design: D.Design, store: ResponseStore, results_token: str):
             "Bearer ").strip()
         if not given or not hmac.compare_digest(given.encode(), results_token.encode()):
             return reject(request, 401, "the results endpoint needs the results token printed at start")
-        return JSONResponse(store.snapshot())
+        snapshot = store.snapshot()
+        for line in snapshot["skipped"]:
+            log.warning("%s", line)
+        return JSONResponse(snapshot)
+
+    async def status(request: Request):
+        counts = store.counts()
+        people = store.participants()
+        complete = sum(counts.get(p, 0) >= len(plan_for(number)) for p, _, number in people)
+        return HTMLResponse(templates().get_template("status.html").render(
+            name=design.root.resolve().name, modality=design.modality, participants=len(people),
+            complete=complete, started=sum(1 for p, _, _ in people if counts.get(p)),
+            trials=sum(counts.values())))
 
     static = resources.files("metazoo_core.humans").joinpath("static")
-    routes = [Route("/p/{token}", session_page), Route("/p/{token}/session", session),
+    routes = [Route("/", status), Route("/p/{token}", session_page), Route("/p/{token}/session", session),
               Route("/p/{token}/trials", post_trial, methods=["POST"]), Route("/results", results),
               Mount("/static", StaticFiles(directory=str(static)), name="static")]
     routes += [Mount(f"/media/{m}", StaticFiles(directory=str(design.root / m), check_dir=False), name=m)
@@ -164,8 +190,10 @@ def serve(folder: Path | str, settings: D.Settings, host: str = "127.0.0.1", por
     import uvicorn
 
     design = D.load_design(folder, settings)
-    sock = bind(host, port)
     db = Path(db or design.root / "responses.sqlite")
+    check_database(db)
+    check_session_file(design.root)
+    sock = bind(host, port)
     D.save_settings(design, keep_existing=db.is_file())
     prepare_media(design)
     store = ResponseStore(db)
@@ -176,6 +204,7 @@ def serve(folder: Path | str, settings: D.Settings, host: str = "127.0.0.1", por
     say(f"responses → {store.path.resolve()} (SQLite, WAL; each trial committed as it arrives)")
     for participant, token, _ in people:
         say(f"{participant}: http://{shown}:{actual}/p/{token}")
+    say(f"status: http://{shown}:{actual}/")
     say(f"results: http://{shown}:{actual}/results  (token {results_token})")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     config = uvicorn.Config(build_app(design, store, results_token), log_level="warning", access_log=False)
