@@ -39,8 +39,6 @@ def _experiment(
 ) -> None:
     """Write trials.csv, experiment.json and the stimuli: ceiling(trials/N) per condition, trimmed to --trials.
     With --serve or --export, run that experiment (RUN_DIR may also be an experiment folder)."""
-    from metazoo_core.fileio import check_writable
-
     if serve or export:
         from metazoo_core.humans.design import Settings
 
@@ -52,7 +50,7 @@ def _experiment(
         if export:
             from metazoo_core.humans.export import export_bundle
 
-            index = export_bundle(folder, check_writable(export), settings, post_url, participant_param, code_param)
+            index = export_bundle(folder, export, settings, post_url, participant_param, code_param)
             out.print(f"static bundle: {index.resolve()}", highlight=False)
         if serve:
             from metazoo_core.humans.server import serve as run_server

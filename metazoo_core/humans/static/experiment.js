@@ -16,6 +16,10 @@
 
   function phase(name) { document.body.dataset.phase = name; }
 
+  /* The URL of a file of the experiment: each path segment percent-encoded, so file names with '#', '?', '%'
+     or spaces load (plans hold plain file paths). */
+  function media(path) { return cfg.media + path.split("/").map(encodeURIComponent).join("/"); }
+
   function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
 
   async function post(record) {
@@ -78,7 +82,7 @@
       const t0 = performance.now();
       const buttons = cfg.responses.map((c) => {
         const b = el("button", {class: "mz-choice", "data-choice": c, type: "button"},
-                     [el("img", {src: cfg.media + "icons/" + c + ".svg", alt: c, width: cfg.icon_px,
+                     [el("img", {src: media("icons/" + c + ".svg"), alt: c, width: cfg.icon_px,
                                  height: Math.round(cfg.icon_px * 112 / 96)})]);
         b.addEventListener("click", () => resolve({response: c, rt_ms: performance.now() - t0}));
         return b;
@@ -90,8 +94,8 @@
   }
 
   async function imageTrial(display, trial) {
-    const stim = image(cfg.media + trial.stimulus, "mz-stimulus");
-    const mask = image(cfg.media + trial.mask, "mz-stimulus");
+    const stim = image(media(trial.stimulus), "mz-stimulus");
+    const mask = image(media(trial.mask), "mz-stimulus");
     await Promise.all([stim.decode(), mask.decode()]);
     document.body.classList.add("no-cursor");
     const d = trial.durations;
@@ -130,7 +134,7 @@
   async function soundTrial(display, trial) {
     phase("stimulus");
     display.replaceChildren(el("div", {class: "mz-fixation", text: "\u266a"}));
-    const playback = await play(cfg.media + trial.stimulus);
+    const playback = await play(media(trial.stimulus));
     phase("response");
     const t0 = performance.now();
     if (trial.kind === "headphone") {
@@ -235,7 +239,7 @@
     } else {
       session.participant = params.get(cfg.participant_param) || params.get("participant") || "anonymous";
       session.code = params.get(cfg.code_param) || cfg.completion_code || "";
-      const plans = await (await fetch(cfg.media + "plans.json")).json();
+      const plans = await (await fetch(media("plans.json"))).json();
       let h = 0;
       for (const ch of session.participant) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
       plan = plans[h % plans.length];
@@ -246,9 +250,10 @@
     const timeline = [];
     if (cfg.modality === "vision") {
       const images = new Set();
-      remaining.forEach((t) => { images.add(cfg.media + t.stimulus); images.add(cfg.media + t.mask); });
-      cfg.responses.forEach((c) => images.add(cfg.media + "icons/" + c + ".svg"));
-      timeline.push({type: jsPsychPreload, images: [...images], on_load: () => phase("loading")});
+      remaining.forEach((t) => { images.add(media(t.stimulus)); images.add(media(t.mask)); });
+      cfg.responses.forEach((c) => images.add(media("icons/" + c + ".svg")));
+      timeline.push({type: jsPsychPreload, images: [...images], message: "<p>loading…</p>",
+                     on_load: () => phase("loading")});
     }
     timeline.push(message(next > 0 ? "<p>Welcome back. The experiment continues where you stopped.</p>"
                                      : instructions(), next > 0 ? "Continue" : "Start"));
