@@ -67,7 +67,8 @@ def loads(data: str | bytes, where: str, max_depth: int = MAX_DEPTH) -> Any:
     except UnicodeDecodeError as e:
         raise InputError(f"{where} is not UTF-8 text (byte {e.start}); save it as UTF-8 JSON") from None
     if depth(text) > max_depth:
-        raise RefusedValue(f"{where}: JSON nested deeper than {max_depth} levels is refused")
+        raise RefusedValue(f"{where}: JSON nested deeper than {max_depth} levels is refused "
+                           "(a trial record is 3 deep)")
     try:
         return json.loads(text, parse_constant=_constant, parse_float=_float, parse_int=_int)
     except _Refused as e:

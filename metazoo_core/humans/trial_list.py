@@ -64,7 +64,8 @@ def read_trial_list(root: Path) -> list[dict[str, str]]:
             raise InputError(f"{path}, line {line}: the row has fewer fields than the header")
         number = r["participant"].strip()
         if not (number.isascii() and number.isdigit() and 0 < int(number) < 10**6):
-            raise InputError(f"{path}, line {line}: participant '{number[:40]}' is not a list number 1, 2, …")
+            raise InputError(f"{path}, line {line}: participant '{number[:40]}' is not a list number 1, 2, …; "
+                             "rewrite the trial list with `metazoo experiment RUN --participants N`")
         r["participant"] = number
         stimulus = r["stimulus"]
         if stimulus in checked:
