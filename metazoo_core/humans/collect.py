@@ -23,7 +23,7 @@ from ..analysis.runs import NATURAL, Run, read_run
 from ..errors import InputError
 from . import design as D
 from .anova import comparison_permutation_p, model_comparison, observer_stage
-from .strict_json import NotJson, loads
+from .strict_json import NotJson, RefusedValue, loads
 
 
 @dataclass(frozen=True)
@@ -63,31 +63,51 @@ def _from_db(path: Path) -> tuple[dict[str, tuple[int, list[dict[str, Any]]]], l
     return out, snapshot["skipped"]
 
 
-def _records(path: Path) -> list[tuple[str, Any]]:
-    """(participant id, record) pairs of one --responses file: the page's download or JSON lines."""
+def _records(path: Path) -> tuple[list[tuple[str, Any]], list[str]]:
+    """(participant id, record) pairs of one --responses file (the page's download or JSON lines), and one line
+    per JSON line that was skipped for holding a refused value (NaN, a number out of range, deep nesting)."""
     try:
         data = path.read_bytes()
     except OSError as e:
         raise InputError(f"--responses {path} cannot be read ({e.strerror or e}); give the page's download or "
                          "the posted records") from None
     where = f"--responses {path}"
-    try:
+    problems: list[str] = []
+    lines = [(i, line) for i, line in enumerate(data.splitlines(), start=1) if line.strip()]
+    if len(lines) > 1 and _one_value(lines[0][1]):  # JSON lines: a refused line is skipped, the rest kept
+        parsed = []
+        for i, line in lines:
+            try:
+                parsed.append(loads(line, f"{where}, line {i}"))
+            except RefusedValue as e:
+                problems.append(f"{e}; skipped")
+    else:
         parsed = loads(data, where)
-    except NotJson:
-        lines = data.splitlines()
-        parsed = [loads(line, f"{where}, line {i}") for i, line in enumerate(lines, start=1) if line.strip()]
     if isinstance(parsed, dict) and isinstance(parsed.get("trials"), list):
-        return [(str(parsed.get("participant", "")), r) for r in parsed["trials"]]
+        return [(str(parsed.get("participant", "")), r) for r in parsed["trials"]], problems
     if isinstance(parsed, list):
-        return [(str(r.get("participant", "")) if isinstance(r, dict) else "", r) for r in parsed]
+        return [(str(r.get("participant", "")) if isinstance(r, dict) else "", r) for r in parsed], problems
     raise InputError(f"{path}: expected the page's download or one posted record per line")
+
+
+def _one_value(line: bytes) -> bool:
+    """Whether a line is a JSON value by itself (the first line of JSON lines, not of a pretty-printed file)."""
+    try:
+        loads(line, "")
+    except NotJson:
+        return False
+    except InputError:  # a value, but a refused one
+        pass
+    return True
 
 
 def _from_files(design: D.Design, files: Sequence[Path]) -> tuple[dict[str, tuple[int, list]], list[str]]:
     out: dict[str, tuple[int, list[dict[str, Any]]]] = {}
     problems: list[str] = []
     for path in files:
-        for participant, record in _records(Path(path)):
+        records, skipped = _records(Path(path))
+        problems += skipped
+        for participant, record in records:
             if not participant:
                 problems.append(f"{path}: a record without a participant id was skipped")
                 continue

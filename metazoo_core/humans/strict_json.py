@@ -68,7 +68,7 @@ def loads(data: str | bytes, where: str, max_depth: int = MAX_DEPTH) -> Any:
         raise InputError(f"{where} is not UTF-8 text (byte {e.start}); save it as UTF-8 JSON") from None
     if depth(text) > max_depth:
         raise RefusedValue(f"{where}: JSON nested deeper than {max_depth} levels is refused "
-                           "(a trial record is 3 deep)")
+                           "(the page's download is 4 deep)")
     try:
         return json.loads(text, parse_constant=_constant, parse_float=_float, parse_int=_int)
     except _Refused as e:
