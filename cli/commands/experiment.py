@@ -23,7 +23,8 @@ def _experiment(
     port: int = typer.Option(8000, "--port", min=0, max=65535, help="--serve: port (0: any free port)"),
     db: Optional[Path] = typer.Option(None, "--db", help="--serve: SQLite file (default EXPERIMENT/responses.sqlite)"),
     export: Optional[Path] = typer.Option(None, "--export", help="write the experiment as a static bundle for an "
-                                          "online platform into this folder"),
+                                          "online platform into this folder (new, empty or an earlier bundle; "
+                                          "outside the experiment folder)"),
     post_url: str = typer.Option("", "--post-url", help="--export: URL each answered trial is POSTed to"),
     participant_param: str = typer.Option("PROLIFIC_PID", "--participant-param",
                                           help="--export: URL parameter with the participant id"),
