@@ -288,20 +288,12 @@ def test_server_killed_mid_session_the_page_waits_and_continues(experiments, bro
     assert [r["trial"] for r in rows] == list(range(len(plan))) and all(r["correct"] == 1 for r in rows)
 
 
-def test_exported_bundle_runs_posts_and_collects(experiments, browser, tmp_path):
-    """The static bundle on a loopback web server: id and completion code from the URL, every trial POSTed to
-    --post-url, the download link at the end; the posted records go back through `humans collect --responses`."""
+def serve_static(folder: Path):
+    """A loopback static web server for `folder` that records POSTed bodies; returns (base URL, posts, stop)."""
     import functools
     import http.server
-    import json
-    import subprocess
-    import sys
     import threading
 
-    from metazoo_core.humans.collect import collect, plan_number
-
-    folder = tmp_path / "vision"
-    shutil.copytree(experiments["vision"], folder)
     posted: list[bytes] = []
 
     class Handler(http.server.SimpleHTTPRequestHandler):
@@ -313,14 +305,28 @@ def test_exported_bundle_runs_posts_and_collects(experiments, browser, tmp_path)
         def log_message(self, *args):
             pass
 
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(folder)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{httpd.server_address[1]}", posted, httpd.shutdown
+
+
+def test_exported_bundle_runs_posts_and_collects(experiments, browser, tmp_path):
+    """The static bundle on a loopback web server: id and completion code from the URL, every trial POSTed to
+    --post-url, the download link at the end; the posted records go back through `humans collect --responses`."""
+    import json
+    import subprocess
+    import sys
+
+    from metazoo_core.humans.collect import collect, plan_number
+
+    folder = tmp_path / "vision"
+    shutil.copytree(experiments["vision"], folder)
     bundle = tmp_path / "bundle"
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(bundle)))
-    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    base, posted, stop = serve_static(bundle)
     res = subprocess.run([sys.executable, "-m", "metazoo_cli.app", "experiment", str(folder), "--export", str(bundle),
                           "--post-url", f"{base}/collect", "--practice", "2", "--catch", "2"],
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
     try:
         design = D.load_design(folder, D.Settings(practice=2, catch=2))
         pid = "PROLIFIC_42"
@@ -328,7 +334,7 @@ def test_exported_bundle_runs_posts_and_collects(experiments, browser, tmp_path)
         text = run_session(browser, f"{base}/index.html?PROLIFIC_PID={pid}&cc=C0DE", plan)
         link = browser.find_element("id", "mz-download").get_attribute("download")
     finally:
-        httpd.shutdown()
+        stop()
     assert "finished" in text and "Completion code: C0DE" in text and link == f"responses_{pid}.json"
     records = [json.loads(b) for b in posted]
     assert [r["trial"] for r in records] == list(range(len(plan))) and {r["participant"] for r in records} == {pid}

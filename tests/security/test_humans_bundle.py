@@ -17,7 +17,7 @@ from metazoo_core.humans import design as D
 from metazoo_core.humans.export import check_bundle
 from metazoo_core.labels import categories16
 from probes import assert_one_line, invoke
-from test_humans_browser import CHROMIUM, DRIVER, browser, run_session  # noqa: F401 (browser: a fixture)
+from test_humans_browser import CHROMIUM, DRIVER, browser, run_session, serve_static  # noqa: F401 (browser: a fixture)
 
 OPTIONS = ("--practice", "2", "--catch", "2")
 PRIVATE = ("trials.csv", "responses.sqlite", "session.json", "experiment.json")
@@ -144,28 +144,6 @@ def test_the_self_check_finds_extra_files_links_and_missing_references(experimen
         check_bundle(out)
 
 
-def _serve_folder(folder: Path):
-    """A loopback static web server for `folder` that records POSTed bodies; returns (base URL, posts, stop)."""
-    import functools
-    import http.server
-    import threading
-
-    posted: list[bytes] = []
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 (http.server's naming)
-            posted.append(self.rfile.read(int(self.headers["Content-Length"])))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(folder)))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{httpd.server_address[1]}", posted, httpd.shutdown
-
-
 @pytest.mark.browser
 @pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="needs Debian chromium and chromium-driver (apt-get install "
                     "chromium chromium-driver)")
@@ -180,7 +158,7 @@ def test_names_with_hash_question_percent_and_spaces_load_in_chromium(experiment
         renamed[old] = new
     H.write_rows(folder, [{**r, "stimulus": renamed[r["stimulus"]]} for r in table])
     bundle = tmp_path / "bundle"
-    base, posted, stop = _serve_folder(bundle)
+    base, posted, stop = serve_static(bundle)
     res = invoke("experiment", str(folder), "--export", str(bundle), "--post-url", f"{base}/collect", *OPTIONS)
     assert res.code == 0, res.stderr
     assert all((bundle / new).is_file() for new in renamed.values())
