@@ -49,7 +49,7 @@ def _from_db(path: Path) -> tuple[dict[str, tuple[int, list[dict[str, Any]]]], l
     """Participants → (plan, stored trials), and one line per stored row that was skipped."""
     from .store import ResponseStore
 
-    if not path.is_file():
+    if not path.exists():
         raise InputError(f"{path} not found; serve the experiment first or give exported files with --responses")
     store = ResponseStore(path)
     try:

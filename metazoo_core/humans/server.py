@@ -151,11 +151,11 @@ def build_app(design: D.Design, store: ResponseStore, results_token: str):
 
     async def status(request: Request):
         counts = store.counts()
-        people = store.participants()
-        complete = sum(counts.get(p, 0) >= len(plan_for(number)) for p, _, number in people)
+        people = [(p, number) for p, _, number in store.participants() if isinstance(number, int)]
+        complete = sum(counts.get(p, 0) >= len(plan_for(number)) for p, number in people)
         return HTMLResponse(templates().get_template("status.html").render(
             name=design.root.resolve().name, modality=design.modality, participants=len(people),
-            complete=complete, started=sum(1 for p, _, _ in people if counts.get(p)),
+            complete=complete, started=sum(1 for p, _ in people if counts.get(p)),
             trials=sum(counts.values())))
 
     static = resources.files("metazoo_core.humans").joinpath("static")

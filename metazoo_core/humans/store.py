@@ -69,6 +69,7 @@ class ResponseStore:
         self._lock = threading.Lock()
         try:
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db.text_factory = _text
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
@@ -153,12 +154,36 @@ class ResponseStore:
         return out, skipped
 
     def snapshot(self) -> dict[str, Any]:
-        """{"participants": [{participant, plan, created}], "trials": [...], "skipped": [lines]}."""
+        """{"participants": [{participant, plan, created}], "trials": [...], "skipped": [lines]}; participants
+        and trials that are not what the server writes are left out and named under "skipped"."""
         with self._lock:
-            people = [dict(zip(("participant", "plan", "created"), r)) for r in self._db.execute(
-                "SELECT participant, plan, created FROM participants ORDER BY plan")]
-        trials, skipped = self.trials()
-        return {"participants": people, "trials": trials, "skipped": skipped}
+            rows = self._db.execute("SELECT participant, plan, created FROM participants ORDER BY plan").fetchall()
+        people, skipped = [], []
+        for participant, plan, created in rows:
+            if isinstance(participant, str) and _integer(plan) and _finite(created):
+                people.append({"participant": participant, "plan": plan, "created": created})
+            else:
+                skipped.append(f"{self.path}: a stored participant ({str(participant)[:40]!r}, plan "
+                               f"{str(plan)[:20]}) was skipped: not a participant the server wrote")
+        trials, bad = self.trials()
+        return {"participants": people, "trials": trials, "skipped": skipped + bad}
+
+
+def _text(data: bytes) -> str | bytes:
+    """SQLite text as str; bytes when it is not UTF-8 (checked_row then names the column instead of failing)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_NUMBER
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
+        and abs(value) <= MAX_NUMBER
 
 
 _TEXT = ("participant", "kind", "condition", "stimulus", "answer", "response")
@@ -172,10 +197,8 @@ def checked_row(values) -> dict[str, Any]:
     d = dict(zip(COLUMNS, values))
     bad = next((c for c in _TEXT if not isinstance(d[c], str)), None)
     bad = bad or next((c for c in _FLAGS if d[c] not in (0, 1) or isinstance(d[c], float)), None)
-    bad = bad or next((c for c in (*_TIMES, "received") if d[c] is not None and (
-        isinstance(d[c], bool) or not isinstance(d[c], (int, float)) or not math.isfinite(d[c])
-        or abs(d[c]) > MAX_NUMBER)), None)
-    if bad or isinstance(d["trial"], bool) or not isinstance(d["trial"], int) or d["trial"] < 0:
+    bad = bad or next((c for c in (*_TIMES, "received") if d[c] is not None and not _finite(d[c])), None)
+    if bad or not _integer(d["trial"]):
         raise InputError(f"column '{bad or 'trial'}' holds {str(d[bad or 'trial'])[:40]!r}")
     if d["mask"] is not None and not isinstance(d["mask"], str):
         raise InputError("column 'mask' is not text")

@@ -60,7 +60,7 @@ def test_non_finite_numbers_get_422_and_bad_rows_never_break_results(experiment,
         server.stop()
 
     # rows written into SQLite behind the server's back: non-finite JSON, an infinite time, text that is not
-    # JSON, a flag that is not 0/1
+    # JSON (and not UTF-8), a flag that is not 0/1, a participant without a plan number
     good = dict(zip(("participant", "trial", "kind", "condition", "stimulus", "mask", "answer", "response",
                      "correct", "rt_ms", "practice", "catch", "analysed", "fixation_ms", "stimulus_ms",
                      "mask_ms", "requested", "timing", "received"),
@@ -73,6 +73,9 @@ def test_non_finite_numbers_get_422_and_bad_rows_never_break_results(experiment,
             row = {**good, **b}
             db.execute(f"INSERT INTO trials ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
                        list(row.values()))
+        # a response that is not UTF-8, a participant without a plan number
+        db.execute("UPDATE trials SET response = CAST(X'FFFE' AS TEXT) WHERE participant = 'P001' AND trial = 7")
+        db.execute("INSERT INTO participants VALUES ('P999', 'tok-P999-0123456789', 'x', 1.0)")
     server = Server(folder)
     try:
         status, results = call(f"{server.base}/results", headers={"Authorization": f"Bearer {server.token}"})
@@ -83,10 +86,12 @@ def test_non_finite_numbers_get_422_and_bad_rows_never_break_results(experiment,
         log = server.stop()
     assert status == 200
     assert [(r["participant"], r["trial"]) for r in results["trials"]] == [("P001", 0)]
-    assert len(results["skipped"]) == 4 and all("skipped" in line for line in results["skipped"])
-    for line, column in zip(results["skipped"], ("timing", "rt_ms", "requested", "correct")):
+    assert [p["participant"] for p in results["participants"]] == ["P001", "P002"]
+    assert len(results["skipped"]) == 5 and all("skipped" in line for line in results["skipped"])
+    assert "P999" in results["skipped"][0]
+    for line, column in zip(results["skipped"][1:], ("timing", "rt_ms", "response", "correct")):
         assert f"'{column}'" in line, line
-    assert sum("was skipped" in line for line in log.splitlines()) == 4
+    assert sum("was skipped" in line for line in log.splitlines()) == 5
     # the status page: experiment name and counts, no secret
     assert page_status == 200 and page.startswith("<!DOCTYPE html>")
     assert "exp" in page and re.search(r'id="participants">2<', page)
