@@ -288,8 +288,9 @@ def test_server_killed_mid_session_the_page_waits_and_continues(experiments, bro
     assert [r["trial"] for r in rows] == list(range(len(plan))) and all(r["correct"] == 1 for r in rows)
 
 
-def serve_static(folder: Path):
-    """A loopback static web server for `folder` that records POSTed bodies; returns (base URL, posts, stop)."""
+def serve_static(folder: Path, slow: str = ""):
+    """A loopback static web server for `folder` that records POSTed bodies and answers requests whose path
+    contains `slow` (if given) 1.5 s late; returns (base URL, posts, stop)."""
     import functools
     import http.server
     import threading
@@ -297,6 +298,11 @@ def serve_static(folder: Path):
     posted: list[bytes] = []
 
     class Handler(http.server.SimpleHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's naming)
+            if slow and slow in self.path:
+                time.sleep(1.5)
+            super().do_GET()
+
         def do_POST(self):  # noqa: N802 (http.server's naming)
             posted.append(self.rfile.read(int(self.headers["Content-Length"])))
             self.send_response(200)

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -158,7 +159,7 @@ def test_names_with_hash_question_percent_and_spaces_load_in_chromium(experiment
         renamed[old] = new
     H.write_rows(folder, [{**r, "stimulus": renamed[r["stimulus"]]} for r in table])
     bundle = tmp_path / "bundle"
-    base, posted, stop = serve_static(bundle)
+    base, posted, stop = serve_static(bundle, slow="mask_0000")
     res = invoke("experiment", str(folder), "--export", str(bundle), "--post-url", f"{base}/collect", *OPTIONS)
     assert res.code == 0, res.stderr
     assert all((bundle / new).is_file() for new in renamed.values())
@@ -168,7 +169,13 @@ def test_names_with_hash_question_percent_and_spaces_load_in_chromium(experiment
 
         plan = D.plan(design, plan_number("P9", design.n_lists))
         assert sum("#" in t["stimulus"] for t in plan) >= 8
-        text = run_session(browser, f"{base}/index.html?PROLIFIC_PID=P9&cc=OK", plan)
+        url = f"{base}/index.html?PROLIFIC_PID=P9&cc=OK"
+        browser.get(url)  # the preload screen (one mask answers late) says what it is doing
+        t0 = time.time()
+        while "loading…" not in browser.find_element("tag name", "body").text and time.time() - t0 < 10:
+            time.sleep(0.05)
+        assert "loading…" in browser.find_element("tag name", "body").text
+        text = run_session(browser, url, plan)
         loaded = browser.execute_script(
             "return performance.getEntriesByType('resource').map(e => [decodeURIComponent(new URL(e.name)"
             ".pathname), e.responseStatus])")
