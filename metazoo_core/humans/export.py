@@ -100,6 +100,9 @@ def export_bundle(folder: Path | str, out: Path | str, settings: D.Settings, pos
     html = page(config)
     linked, media = references(html, plans)
     static = static_files()
+    absent = sorted(rel for rel in linked if rel.removeprefix("static/") not in static)
+    if absent:
+        raise InputError(f"the page's file {absent[0]} is not installed; reinstall metazoo (`pip install -e .`)")
     sources = {rel: media_file(design.root, rel, "media file") for rel in media - {"plans.json"}}
     sources |= {rel: static[rel.removeprefix("static/")] for rel in linked}
     notices = sorted(f"static/{rel}" for rel in static if NOTICE.match(Path(rel).name)

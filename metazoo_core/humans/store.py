@@ -217,6 +217,9 @@ def check_database(path: Path) -> None:
     """One line (InputError) unless `path` is absent, empty, or a SQLite file whose tables (if any) are this
     module's; nothing is created or changed."""
     if not path.exists():
+        folder = next((p for p in path.parents if p.exists()), None)
+        if folder is not None and not folder.is_dir():
+            raise InputError(f"--db {path}: {folder} is a file, not a folder; give a SQLite file name in a folder")
         return
     if not path.is_file():
         raise InputError(f"--db {path} is not a file; give a SQLite file name (it is created if missing)")

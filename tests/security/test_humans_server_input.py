@@ -108,6 +108,8 @@ def _corrupt(folder: Path, case: str) -> list[str]:
     if case == "db folder":
         (folder / "dbdir").mkdir()
         return ["--db", str(folder / "dbdir")]
+    if case == "db under a file":
+        return ["--db", str(folder / "trials.csv" / "responses.sqlite")]
     if case == "db foreign":
         with sqlite3.connect(folder / "other.sqlite") as db:
             db.execute("CREATE TABLE trials (id INTEGER, note TEXT)")
@@ -127,10 +129,10 @@ def _corrupt(folder: Path, case: str) -> list[str]:
     return []
 
 
-CASES = {"db text": "not a SQLite database", "db folder": "not a file", "db foreign": "did not write",
-         "session corrupt": "session file", "session latin-1": "session file", "session list": "session file",
-         "session folder": "not a file", "participant not a number": "'P1' is not a list number",
-         "trials latin-1": "not a UTF-8 CSV"}
+CASES = {"db text": "not a SQLite database", "db folder": "not a file", "db under a file": "not a folder",
+         "db foreign": "did not write", "session corrupt": "session file", "session latin-1": "session file",
+         "session list": "session file", "session folder": "not a file",
+         "participant not a number": "'P1' is not a list number", "trials latin-1": "not a UTF-8 CSV"}
 
 
 @pytest.mark.parametrize("case", list(CASES))
