@@ -31,14 +31,17 @@ def imagenet_names() -> list[str]:
     return list(ResNet50_Weights.IMAGENET1K_V1.meta["categories"])
 
 
-WORD_ORDER_NOTE = ("audio outputs named as words assuming the 794 outputs are a null class then the study's 793 "
-                   "words in alphabetical order (unverified until a study checkpoint confirms it)")
-"""Shown wherever an audio output index is printed as a word."""
+WORD_ORDER_SOURCE = ("output 0 is the null class, outputs 1–793 the study's words in alphabetical order: the "
+                     "study's own label map (word_and_speaker_encodings_jsinv3.pckl, see docs/fidelity.md)")
+"""Where the audio networks' output order comes from. Checked against the study's label map `word_idx_to_word` in
+jenellefeather/model_metamers_pytorch (robustness/audio_functions/word_and_speaker_encodings_jsinv3.pckl, commit
+f89cdad5c355081f97886863ed901fc9b34bce21): index 0 '__nullSignal__', then the 793 words of vocabulary793.json in
+the same order; `tests/test_audio_models.py` pins index → word pairs read from that file."""
 
 
 def audio_output_names(n_outputs: int) -> list[str] | None:
-    """Names of a word network's outputs: '(null)' for index 0, then the study's 793 words (alphabetical: the
-    order is unverified, see `WORD_ORDER_NOTE`); None when the network does not have 794 outputs."""
+    """Names of a word network's outputs: '(null)' for index 0, then the study's 793 words (`WORD_ORDER_SOURCE`);
+    None when the network does not have 794 outputs."""
     from .humans.design import vocabulary
 
     words = vocabulary()

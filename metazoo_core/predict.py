@@ -6,7 +6,7 @@ from typing import Any, Sequence
 import torch
 
 from .errors import InputError
-from .labels import WORD_ORDER_NOTE, audio_output_names, imagenet_names, predict_labels
+from .labels import audio_output_names, imagenet_names, predict_labels
 
 
 def predict(net, items: Sequence[Any], top: int = 5, device: str = "cpu") -> tuple[list[dict[str, Any]], list[str]]:
@@ -15,7 +15,7 @@ def predict(net, items: Sequence[Any], top: int = 5, device: str = "cpu") -> tup
     Returns (rows, notices). Each row: {"input": name, "category16": the study's 16-way category for ImageNet
     classifiers (else None), "random_weights": bool, "top": [{"index", "label", "p"}, …]} with the `top` largest
     softmax probabilities (rounded to 4 decimals), at most the model's number of outputs. Audio outputs are named
-    as the study's words when the output count allows (`labels.audio_output_names`, with its notice).
+    as the study's words when the output count allows (`labels.audio_output_names`).
     """
     if top < 1:
         raise InputError(f"--top {top}: give at least 1 class")
@@ -29,8 +29,6 @@ def predict(net, items: Sequence[Any], top: int = 5, device: str = "cpu") -> tup
             logits = net.logits(item.tensor.unsqueeze(0).to(device)).cpu()
         if names is None and spec.modality == "audio":
             names = audio_output_names(logits.shape[1])
-            if names is not None:
-                notices.append(WORD_ORDER_NOTE)
         probs = logits.softmax(dim=1)[0]
         if top > probs.numel():
             notices.append(f"--top {top}: {spec.id} has {probs.numel()} classes; showing all of them")

@@ -102,10 +102,6 @@ def verdict_notices(records: list[dict]) -> None:
     for note in dict.fromkeys(null_note((r.get("null") or {}).get("pairs")) for r in records):
         if note:
             notice(note)
-    if any(r.get("modality") == "audio" and (r.get("prediction") or {}).get("rule") for r in records):
-        from metazoo_core.labels import WORD_ORDER_NOTE
-
-        notice(WORD_ORDER_NOTE)
     if any(r.get("random_weights") for r in records):
         notice(f"these metamers were computed with {RANDOM_WEIGHTS}")
 
