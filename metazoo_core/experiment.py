@@ -26,7 +26,7 @@ import numpy as np
 
 from .analysis.runs import NATURAL, Run, out_of_category
 from .errors import InputError
-from .fileio import atomic_path, write_json, write_text
+from .fileio import atomic_path, check_writable, write_json, write_text
 
 DEFAULT_TRIALS = 400
 
@@ -164,10 +164,9 @@ def write_experiment(run: Run, out_dir: Path | str, models: Sequence[str] | None
     """Under `out_dir`: trials.csv (one list per participant, seeds seed, seed+1, …; a `participant` column),
     experiment.json (settings, counts per participant, `degenerate` reasons and `allow_degenerate`) and stimuli/;
     returns (csv path, notes). A design with degenerate answers (`degenerate_answers`) is refused with one line,
-    nothing written, unless `allow_degenerate`."""
+    nothing written, unless `allow_degenerate`; an unwritable `out_dir` is one line too."""
     if participants < 1:
         raise InputError(f"--participants must be at least 1 (got {participants})")
-    out_dir = Path(out_dir)
     rows: list[dict[str, Any]] = []
     counts: list[dict[str, Any]] = []
     media: dict[str, Path] = {}
@@ -183,6 +182,7 @@ def write_experiment(run: Run, out_dir: Path | str, models: Sequence[str] | None
     if reasons and not allow_degenerate:
         raise InputError("the design's correct answers are degenerate: " + "; ".join(reasons) + ". Use inputs of "
                          "at least 2 of the 16 categories, or pass --allow-degenerate to write it anyway")
+    out_dir = check_writable(out_dir)
     for rel, src in media.items():
         with atomic_path(out_dir / rel) as tmp:
             shutil.copyfile(src, tmp)

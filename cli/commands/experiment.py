@@ -71,12 +71,10 @@ def _write(run_dir: Path, target: Path, models: Optional[str], trials: int, seed
            allow_degenerate: bool) -> None:
     from metazoo_core.analysis.runs import read_run
     from metazoo_core.experiment import out_of_category_inputs, write_experiment
-    from metazoo_core.fileio import check_writable
 
     run = read_run(run_dir)
     for w in run.warnings:
         problem(w)
-    target = check_writable(target)
     chosen = [m.strip() for m in models.split(",") if m.strip()] if models else None
     for line in out_of_category_inputs(run, chosen):
         notice(line)
