@@ -35,6 +35,7 @@ def test_top_is_capped_at_the_classes_with_a_notice_and_sums_to_one(lite0):
     items, _ = load_many(["builtin:chelsea"], lite0.spec)
     rows, notices = predict(lite0, items, top=5000)
     assert len(rows[0]["top"]) == 1000 and abs(sum(t["p"] for t in rows[0]["top"]) - 1) < 0.02  # rounded to 4 places
-    assert notices == ["--top 5000: efficientnet_lite0 has 1000 classes; showing all of them"]
+    assert notices[0] == "--top 5000: efficientnet_lite0 has 1000 classes; showing all of them"
+    assert len(notices) == 1 + rows[0]["out_of_category"]  # and the out-of-category line (random weights)
     with pytest.raises(InputError, match="at least 1"):
         predict(lite0, items, top=0)
