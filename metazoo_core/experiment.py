@@ -7,6 +7,10 @@ shuffled, cycling order (each input used as evenly as possible). A trial whose m
 criteria (or is missing) shows the natural input instead: for images it is analysed as an additional natural
 trial (SI Table 5), for sounds it is played but not analysed (SI Table 6). Metamers whose acceptance was not
 evaluated (no null distribution) are used as they are. Each participant gets an independent list (own seed).
+The correct answer of a trial is the generating model's decision on the natural input; a design in which that
+cannot measure recognition (one answer for every trial, or inputs outside the study's 16 categories, whose 16-way
+answer is a class far down the model's list) is refused unless asked for (docs/fidelity.md, "Inputs outside the 16
+categories").
 """
 from __future__ import annotations
 
@@ -20,9 +24,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .analysis.runs import NATURAL, Run
+from .analysis.runs import NATURAL, Run, out_of_category
 from .errors import InputError
-from .fileio import atomic_path, write_json, write_text
+from .fileio import atomic_path, check_writable, write_json, write_text
 
 DEFAULT_TRIALS = 400
 
@@ -133,13 +137,36 @@ def summary(trials: Sequence[Trial]) -> dict[str, Any]:
     return {"n_trials": len(trials), "n_conditions": len(allocated), "allocated": allocated, "analysed": analysed}
 
 
+def out_of_category_inputs(run: Run, models: Sequence[str] | None = None) -> list[str]:
+    """One line per input of the chosen models whose top-1 ImageNet class is outside the 16 categories: its
+    correct answer would be a category far down the model's list (`analysis.runs.out_of_category`)."""
+    chosen = set(models) if models else set(run.models())
+    return out_of_category(i.record for i in run.items if i.model in chosen)
+
+
+def degenerate_answers(rows: Sequence[dict[str, Any]], outside: Sequence[str]) -> list[str]:
+    """Why a design's correct answers cannot measure recognition (empty when they can): every analysed trial has
+    the same answer, or inputs' answers come from outside the 16 categories (`outside`: their notice lines)."""
+    reasons = []
+    answers = sorted({r["category"] for r in rows if r["analysed"]})
+    if len(answers) == 1:
+        reasons.append(f"all {sum(bool(r['analysed']) for r in rows)} analysed trials have the answer "
+                       f"'{answers[0]}', so always answering it scores 100 %")
+    if outside:
+        reasons.append(f"{len(outside)} input(s) have a top-1 class outside the study's 16 categories, so their "
+                       f"answer is arbitrary ({outside[0].split(';')[0]})")
+    return reasons
+
+
 def write_experiment(run: Run, out_dir: Path | str, models: Sequence[str] | None = None,
-                     total: int = DEFAULT_TRIALS, seed: int = 0, participants: int = 1) -> tuple[Path, list[str]]:
+                     total: int = DEFAULT_TRIALS, seed: int = 0, participants: int = 1,
+                     allow_degenerate: bool = False) -> tuple[Path, list[str]]:
     """Under `out_dir`: trials.csv (one list per participant, seeds seed, seed+1, …; a `participant` column),
-    experiment.json (settings and counts per participant) and stimuli/; returns (csv path, notes)."""
+    experiment.json (settings, counts per participant, `degenerate` reasons and `allow_degenerate`) and stimuli/;
+    returns (csv path, notes). A design with degenerate answers (`degenerate_answers`) is refused with one line,
+    nothing written, unless `allow_degenerate`; an unwritable `out_dir` is one line too."""
     if participants < 1:
         raise InputError(f"--participants must be at least 1 (got {participants})")
-    out_dir = Path(out_dir)
     rows: list[dict[str, Any]] = []
     counts: list[dict[str, Any]] = []
     media: dict[str, Path] = {}
@@ -150,6 +177,12 @@ def write_experiment(run: Run, out_dir: Path | str, models: Sequence[str] | None
         notes += [n for n in notes_p if n not in notes]
         rows += [{"participant": p + 1, **asdict(t)} for t in trials]
         counts.append({"participant": p + 1, "seed": seed + p, **summary(trials)})
+    outside = out_of_category_inputs(run, models)
+    reasons = degenerate_answers(rows, outside)
+    if reasons and not allow_degenerate:
+        raise InputError("the design's correct answers are degenerate: " + "; ".join(reasons) + ". Use inputs of "
+                         "at least 2 of the 16 categories, or pass --allow-degenerate to write it anyway")
+    out_dir = check_writable(out_dir)
     for rel, src in media.items():
         with atomic_path(out_dir / rel) as tmp:
             shutil.copyfile(src, tmp)
@@ -159,5 +192,7 @@ def write_experiment(run: Run, out_dir: Path | str, models: Sequence[str] | None
     writer.writerows(rows)
     write_text(out_dir / "trials.csv", buf.getvalue())
     write_json(out_dir / "experiment.json", {"schema": "metazoo.experiment/1", "run": str(run.root), "total": total,
-                                             "seed": seed, "participants": counts, "notes": notes})
+                                             "seed": seed, "participants": counts, "notes": notes,
+                                             "degenerate": reasons, "allow_degenerate": allow_degenerate,
+                                             "out_of_category": outside})
     return out_dir / "trials.csv", notes

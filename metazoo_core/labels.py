@@ -3,6 +3,9 @@
 The 16-way rule (`force_16_choice`): walk down the 1000 logits in descending order until a class belongs to one of
 the 16 categories; that category is the answer — equivalently, the category with the largest per-category
 maximum logit. 208 ImageNet classes map to a category; index 544 ("Dutch oven") counts as oven, as in the study.
+The study applied it to images of the 16 categories; for an input whose top-1 class is in none of them the answer
+comes from a class far down the list, which `category16_source` / `out_of_category_notice` say (docs/fidelity.md,
+"Inputs outside the 16 categories").
 """
 from __future__ import annotations
 
@@ -31,14 +34,17 @@ def imagenet_names() -> list[str]:
     return list(ResNet50_Weights.IMAGENET1K_V1.meta["categories"])
 
 
-WORD_ORDER_NOTE = ("audio outputs named as words assuming the 794 outputs are a null class then the study's 793 "
-                   "words in alphabetical order (unverified until a study checkpoint confirms it)")
-"""Shown wherever an audio output index is printed as a word."""
+WORD_ORDER_SOURCE = ("output 0 is the null class, outputs 1–793 the study's words in alphabetical order: the "
+                     "study's own label map (word_and_speaker_encodings_jsinv3.pckl, see docs/fidelity.md)")
+"""Where the audio networks' output order comes from. Checked against the study's label map `word_idx_to_word` in
+jenellefeather/model_metamers_pytorch (robustness/audio_functions/word_and_speaker_encodings_jsinv3.pckl, commit
+f89cdad5c355081f97886863ed901fc9b34bce21): index 0 '__nullSignal__', then the 793 words of vocabulary793.json in
+the same order; `tests/test_audio_models.py` pins index → word pairs read from that file."""
 
 
 def audio_output_names(n_outputs: int) -> list[str] | None:
-    """Names of a word network's outputs: '(null)' for index 0, then the study's 793 words (alphabetical: the
-    order is unverified, see `WORD_ORDER_NOTE`); None when the network does not have 794 outputs."""
+    """Names of a word network's outputs: '(null)' for index 0, then the study's 793 words (`WORD_ORDER_SOURCE`);
+    None when the network does not have 794 outputs."""
     from .humans.design import vocabulary
 
     words = vocabulary()
@@ -60,3 +66,36 @@ def predict_labels(logits, classifier: str) -> list[str]:
         cats = categories16()
         return [cats[i] for i in category16_index(logits).tolist()]
     return [str(i) for i in logits.argmax(dim=1).tolist()]
+
+
+def category16_source(logits) -> list[dict]:
+    """Where each row's 16-way answer comes from. logits: (B, 1000) ImageNet logits.
+
+    Per row: {"top1_index", "top1_label": the largest logit's class, "in_category": whether that class belongs to
+    one of the 16 categories, "rank": the 1-based rank (by logit, descending) of the first class that does — the
+    class the walk-down rule stops at, so 1 when in_category — "index", "label": that class, "p": its softmax
+    probability over the 1000 classes (4 significant digits)}.
+    """
+    import torch
+
+    member = torch.zeros(logits.shape[1], dtype=torch.bool)
+    member[[i for idx in imagenet16().values() for i in idx]] = True
+    order = logits.argsort(dim=1, descending=True, stable=True)
+    probs = logits.float().softmax(dim=1)
+    names = imagenet_names()
+    out = []
+    for row in range(logits.shape[0]):
+        rank = int(torch.nonzero(member[order[row]])[0])
+        top, hit = int(order[row, 0]), int(order[row, rank])
+        out.append({"top1_index": top, "top1_label": names[top], "in_category": rank == 0, "rank": rank + 1,
+                    "index": hit, "label": names[hit], "p": float(f"{float(probs[row, hit]):.4g}")})
+    return out
+
+
+def out_of_category_notice(name: str, source: dict | None, answer: str) -> str | None:
+    """One line when the input's top-1 class lies outside the 16 categories (so its 16-way `answer` is a class far
+    down the list); None otherwise. `source`: one row of `category16_source`."""
+    if not source or source["in_category"]:
+        return None
+    return (f"{name}: top-1 '{source['top1_label']}' is not in the study's 16 categories; the 16-way answer "
+            f"'{answer}' comes from rank {source['rank']} (p = {source['p']:.2g})")

@@ -99,6 +99,12 @@ MUTATIONS = [
                "live = border.repeat_interleave(4, dim=0) & (energy > (self.DARK ** 2) * total)",
                "live = border.repeat_interleave(4, dim=0)")],
              ["tests/test_hmax.py::test_s1_equals_direct_convolution_on_black_regions"]),
+    Mutation("readout-leak", "readout: the held-out files stay in the training set",
+             [("metazoo_core/readout/data.py", "        mask[held] = False\n", "")],
+             ["tests/test_readout_split.py::test_split_layout_holds_out_files_that_are_not_trained_on"]),
+    Mutation("word-shift", "audio output names shifted by one class (the null class last)",
+             [("metazoo_core/labels.py", 'return ["(null)", *words] if', 'return [*words, "(null)"] if')],
+             ["tests/test_audio_models.py::test_audio_output_order_is_the_study_label_map"]),
 ]
 
 

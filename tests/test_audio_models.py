@@ -91,3 +91,23 @@ def test_study_checkpoint_layout_converts(model_id):
     network.net.load_state_dict(converted, strict=True)
     key = next(k for k, v in ours.items() if v.is_floating_point())
     torch.testing.assert_close(network.net.state_dict()[key], ours[key] + 1)  # the model copy, not the attacker's
+
+
+# index → word of the study's label map `word_idx_to_word`, read from robustness/audio_functions/
+# word_and_speaker_encodings_jsinv3.pckl of jenellefeather/model_metamers_pytorch at commit
+# f89cdad5c355081f97886863ed901fc9b34bce21 (index 0 is '__nullSignal__' there, '(null)' here)
+STUDY_WORD_INDEX = {1: "ability", 2: "about", 3: "above", 50: "approximately", 100: "business", 200: "development",
+                    250: "except", 300: "going", 380: "latin", 400: "local", 500: "period", 600: "reports",
+                    700: "summer", 792: "yesterday", 793: "young"}
+
+
+def test_audio_output_order_is_the_study_label_map():
+    from metazoo_core.humans.design import word_answer
+    from metazoo_core.labels import audio_output_names
+
+    names = audio_output_names(794)
+    assert len(names) == 794 and names[0] == "(null)"
+    assert {i: names[i] for i in STUDY_WORD_INDEX} == STUDY_WORD_INDEX  # a shift by one moves every pair
+    assert {i: word_answer(str(i)) for i in STUDY_WORD_INDEX} == STUDY_WORD_INDEX  # the experiment's answer key
+    assert names[1:] == sorted(names[1:]) and len(set(names)) == 794
+    assert audio_output_names(793) is None and audio_output_names(795) is None

@@ -60,7 +60,8 @@ def test_audio_placeholders_are_not_analysed(tmp_path):
 
 
 def test_cli_writes_trial_list_and_stimuli(cli, tmp_path):
-    root = write_run(tmp_path / "run", passed={("coffee", "final"): False})
+    root = write_run(tmp_path / "run", passed={("coffee", "final"): False},
+                     labels={"chelsea": "cat", "coffee": "bottle", "clock": "clock"})  # one answer only is refused
     r = cli("experiment", str(root), "--trials", "40", "--seed", "2", "--participants", "3")
     assert r.returncode == 0, r.stderr
     out = root / "experiment"

@@ -52,7 +52,7 @@ def test_audio_prediction_prints_words_and_random_weights_on_every_line():
     for line in lines:
         labels = [part.rsplit(" ", 1)[0] for part in line.split(": ", 1)[1].split(" [")[0].split(", ")]
         assert len(labels) == 3 and set(labels) <= words
-    assert "unverified" in res.stderr
+    assert "unverified" not in res.stderr  # the output order is the study's label map (docs/fidelity.md)
 
 
 def test_list_sounds_names_the_bundled_words():

@@ -55,22 +55,22 @@ def _cochleagram(
 
 def _list_sounds(
     vocabulary: bool = typer.Option(False, "--vocabulary", help="also list the study's 793 words, in the order "
-                                    "assumed for the audio networks' outputs 1–793 (0 is the null class)"),
+                                    "of the audio networks' outputs 1–793 (0 is the null class)"),
     as_json: bool = typer.Option(False, "--json", help="print the lists as JSON on stdout"),
 ) -> None:
     """List the bundled spoken words (`builtin:NAME` for audio commands), and optionally the study's vocabulary."""
     from metazoo_core.humans.design import vocabulary as study_words
     from metazoo_core.io.audio import builtin_sound_names
-    from metazoo_core.labels import WORD_ORDER_NOTE
+    from metazoo_core.labels import WORD_ORDER_SOURCE
 
     bundled, words = builtin_sound_names(), study_words()
     if as_json:
-        print_json({"bundled": bundled, **({"vocabulary": words, "note": WORD_ORDER_NOTE} if vocabulary else {})})
+        print_json({"bundled": bundled, **({"vocabulary": words, "note": WORD_ORDER_SOURCE} if vocabulary else {})})
         return
     out.print(f"{len(bundled)} bundled words (use builtin:NAME, or builtin for all): {', '.join(bundled)}",
               highlight=False, markup=False)
     if vocabulary:
-        out.print(f"the study's {len(words)} words ({WORD_ORDER_NOTE}):", highlight=False, markup=False)
+        out.print(f"the study's {len(words)} words ({WORD_ORDER_SOURCE}):", highlight=False, markup=False)
         for i, w in enumerate(words, start=1):
             out.print(f"{i:4d} {w}", highlight=False, markup=False)
 

@@ -37,6 +37,10 @@ def _experiment(
     stimulus_px: int = typer.Option(224, "--stimulus-px", help="image size on screen in CSS pixels"),
     headphone_pass: int = typer.Option(5, "--headphone-pass", help="sounds: headphone-check trials (of 6) "
                                        "needed to continue"),
+    allow_degenerate: bool = typer.Option(False, "--allow-degenerate", "--allow-out-of-category",
+                                          help="write the design even when its correct answers are degenerate: "
+                                          "one answer for every trial, or inputs whose top-1 class is outside the "
+                                          "16 categories (kept in experiment.json)"),
 ) -> None:
     """Write trials.csv, experiment.json and the stimuli: ceiling(trials/N) per condition, trimmed to --trials.
     With --serve or --export, run that experiment (RUN_DIR may also be an experiment folder)."""
@@ -47,7 +51,7 @@ def _experiment(
                             catch=catch, stimulus_px=stimulus_px, headphone_pass=headphone_pass, seed=seed)
         folder = Path(run_dir) if (Path(run_dir) / "trials.csv").is_file() else out_dir or Path(run_dir) / "experiment"
         if not (folder / "trials.csv").is_file():
-            _write(run_dir, folder, models, trials, seed, participants)
+            _write(run_dir, folder, models, trials, seed, participants, allow_degenerate)
         if export:
             from metazoo_core.humans.export import export_bundle
 
@@ -59,20 +63,21 @@ def _experiment(
             run_server(folder, settings, host, port, participants if participants > 1 else None, db,
                        say=lambda m: err.print(m, highlight=False))
         return
-    _write(run_dir, out_dir or Path(run_dir) / "experiment", models, trials, seed, participants)
+    _write(run_dir, out_dir or Path(run_dir) / "experiment", models, trials, seed, participants, allow_degenerate)
 
 
-def _write(run_dir: Path, target: Path, models: Optional[str], trials: int, seed: int, participants: int) -> None:
+def _write(run_dir: Path, target: Path, models: Optional[str], trials: int, seed: int, participants: int,
+           allow_degenerate: bool) -> None:
     from metazoo_core.analysis.runs import read_run
-    from metazoo_core.experiment import write_experiment
-    from metazoo_core.fileio import check_writable
+    from metazoo_core.experiment import out_of_category_inputs, write_experiment
 
     run = read_run(run_dir)
     for w in run.warnings:
         problem(w)
-    target = check_writable(target)
     chosen = [m.strip() for m in models.split(",") if m.strip()] if models else None
-    path, notes = write_experiment(run, target, chosen, trials, seed, participants)
+    for line in out_of_category_inputs(run, chosen):
+        notice(line)
+    path, notes = write_experiment(run, target, chosen, trials, seed, participants, allow_degenerate)
     for n in notes:
         notice(n)
     out.print(f"trial list: {path.resolve()}", highlight=False)

@@ -98,14 +98,15 @@ def summary_table(records: list[dict]):
 
 
 def verdict_notices(records: list[dict]) -> None:
-    """One notice per loose null and one for random weights, under the table."""
+    """One notice per loose null, one per input outside the 16 categories and one for random weights, under the
+    table."""
+    from metazoo_core.analysis.runs import out_of_category
+
     for note in dict.fromkeys(null_note((r.get("null") or {}).get("pairs")) for r in records):
         if note:
             notice(note)
-    if any(r.get("modality") == "audio" and (r.get("prediction") or {}).get("rule") for r in records):
-        from metazoo_core.labels import WORD_ORDER_NOTE
-
-        notice(WORD_ORDER_NOTE)
+    for line in out_of_category(records):
+        notice(line)
     if any(r.get("random_weights") for r in records):
         notice(f"these metamers were computed with {RANDOM_WEIGHTS}")
 

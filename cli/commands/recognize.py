@@ -27,7 +27,7 @@ def _recognize(
 
     from metazoo_core.analysis import plots
     from metazoo_core.analysis.recognition import recognise, resolve_recognisers
-    from metazoo_core.analysis.runs import read_run
+    from metazoo_core.analysis.runs import out_of_category, read_run
     from metazoo_core.availability import availability, offline_mode
     from metazoo_core.plugins import get_spec
     from metazoo_core.errors import MetazooError
@@ -37,6 +37,8 @@ def _recognize(
     run = read_run(run_dir)
     for w in run.warnings:
         problem(w)
+    for line in out_of_category(i.record for i in run.items):
+        notice(line)
     recognisers = resolve_recognisers(models, {run.modality(m) for m in run.models()})
     n_failed = sum(i.passed is False for i in run.items)
     if n_failed and not include_failed:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from ..errors import InputError
 from ..registry import IMPLICIT_STAGE
@@ -49,6 +49,34 @@ class MetamerItem:
         None for a model without a classifier."""
         value = (self.record.get("prediction") or {}).get("original")
         return None if value is None else str(value)
+
+
+def _source(rec: dict[str, Any]) -> dict[str, Any] | None:
+    """The record's `category16_source` when it has the fields a notice shows (records are data from disk)."""
+    value = rec.get("category16_source")
+    types = {"in_category": bool, "top1_label": str, "rank": int, "p": (int, float)}
+    if isinstance(value, dict) and all(isinstance(value.get(k), t) for k, t in types.items()):
+        return value
+    return None
+
+
+def out_of_category(records: Iterable[dict[str, Any]]) -> list[str]:
+    """One notice per (model, input) whose natural input's top-1 ImageNet class is in none of the 16 categories, from
+    the records' `category16_source` (records without it, or of other rules, give none). Inputs are named
+    "input", or "model/input" when the records come from several models."""
+    from ..labels import out_of_category_notice
+
+    first: dict[tuple[str, str], dict[str, Any]] = {}
+    for rec in records:
+        first.setdefault((str(rec.get("model")), str((rec.get("input") or {}).get("name"))), rec)
+    several = len({m for m, _ in first}) > 1
+    lines = []
+    for (model, name), rec in first.items():
+        answer = (rec.get("prediction") or {}).get("original")
+        line = out_of_category_notice(f"{model}/{name}" if several else name, _source(rec), str(answer))
+        if line:
+            lines.append(line)
+    return lines
 
 
 @dataclass

@@ -61,7 +61,7 @@ def vocabulary() -> list[str]:
 
 def word_answer(category: str) -> str:
     """The expected word of an audio trial: the label itself when it is a word, else the network's output index
-    (794 outputs: a null class at 0, then the words — alphabetical order assumed, unverified)."""
+    (794 outputs: the null class at 0, then the words in `vocabulary` order, `labels.WORD_ORDER_SOURCE`)."""
     words = vocabulary()
     if category in words:
         return category

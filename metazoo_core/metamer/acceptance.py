@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from ..labels import predict_labels
+from ..labels import category16_source, predict_labels
 from ..measures import all_measures
 from ..caveats import null_note
 from .null import NullDistribution, all_stage_names
@@ -47,6 +47,13 @@ def predictions(model, logits: torch.Tensor) -> list[str]:
     return predict_labels(logits, model.spec.classifier)
 
 
+def category_fields(verdict: dict[str, Any]) -> dict[str, Any]:
+    """A record's "out_of_category" (whether the original's top-1 class is in none of the 16 categories; None
+    when the 16-way rule does not apply) and "category16_source" (`labels.category16_source` of the original)."""
+    source = verdict["category16_source"]
+    return {"out_of_category": None if source is None else not source["in_category"], "category16_source": source}
+
+
 def null_summary(null: NullDistribution, threshold: dict[str, float] | None) -> dict[str, Any]:
     """A record's `null` field: where the null came from, its size, the thresholds used and, for a small null,
     `loose: true` with the note saying why."""
@@ -56,7 +63,8 @@ def null_summary(null: NullDistribution, threshold: dict[str, float] | None) -> 
 
 def assess(model, stage: str, original: dict[str, torch.Tensor], metamer: dict[str, torch.Tensor],
            null: NullDistribution | None) -> list[dict[str, Any]]:
-    """Per item of the batch: measures at every stage, predictions, criteria and `passed`.
+    """Per item of the batch: measures at every stage, predictions, criteria, `passed` and, for the 16-way rule,
+    where the original's answer comes from (`labels.category16_source`; None for other rules).
 
     original, metamer: `measure_stages` outputs for the same B items (originals and their metamers).
     """
@@ -68,6 +76,7 @@ def assess(model, stage: str, original: dict[str, torch.Tensor], metamer: dict[s
     if rule is not None:
         orig_pred = predictions(model, original[head])
         met_pred = predictions(model, metamer[head])
+    sources = category16_source(original[head]) if rule == "16-way" else [None] * batch
     listed = [CRITERION_NAMES[c] for c in model.spec.metamer.criteria]
     threshold = null.max(stage) if null is not None and stage in null.values else None
     out = []
@@ -88,5 +97,5 @@ def assess(model, stage: str, original: dict[str, torch.Tensor], metamer: dict[s
             gates = [criteria[m] for m in listed] + ([prediction["match"]] if rule is not None else [])
             passed = all(gates)
         out.append({"measures": measures, "prediction": prediction, "criteria": criteria, "passed": passed,
-                    "threshold": threshold})
+                    "threshold": threshold, "category16_source": sources[i]})
     return out

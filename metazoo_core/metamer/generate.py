@@ -19,7 +19,7 @@ import torch
 
 from ..errors import InputError, MetazooError
 from ..fileio import save_tensors, write_json
-from .acceptance import assess, measure_stages, null_summary
+from .acceptance import assess, category_fields, measure_stages, null_summary
 from .frozen import freeze, parse_optimisations
 from .null import NullDistribution
 from .optimise import ItemState, ProgressEvent, optimise_stage
@@ -253,7 +253,7 @@ def _reassess(model, items: list["_Item"], originals, null, folder, device, refe
         met = {k: v.cpu() for k, v in measure_stages(model, x[None]).items()}
         verdict = assess(model, it.stage, reference_cache[it.input_index], met, null)[0]
         it.record.update(measures=verdict["measures"], criteria=verdict["criteria"], passed=verdict["passed"],
-                         prediction=verdict["prediction"],
+                         prediction=verdict["prediction"], **category_fields(verdict),
                          null=None if null is None else null_summary(null, verdict["threshold"]))
         write_json(folder(it) / RECORD_FILE, it.record)
 
@@ -335,7 +335,7 @@ def _record(model, it: _Item, r: Recipe, seed: int, curve, verdict, null, state:
         "recipe": recipe, "seed": seed, "versions": versions(), "loss_curve": curve, "final_loss": final_loss,
         "steps_done": state.step, "stopped_early": state.stopped_early,
         "measures": verdict["measures"], "null": null_info, "criteria": verdict["criteria"],
-        "passed": verdict["passed"], "prediction": verdict["prediction"], "files": None,
+        "passed": verdict["passed"], "prediction": verdict["prediction"], **category_fields(verdict), "files": None,
         "wall_time_s": round(state.wall_time_s + share, 3), "device": str(device),
         "completed": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "fingerprint": it.fp,
     }

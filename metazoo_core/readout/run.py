@@ -22,6 +22,7 @@ from ..fileio import save_tensors, write_json
 from ..robustness.data import LabelledSet
 from .augment import augment_batch
 from .config import ReadoutConfig
+from .data import check_disjoint
 from .subsample import indices_digest, unit_indices
 
 SCHEMA = "metazoo.readout/1"
@@ -70,10 +71,12 @@ def readout_stages(model, train: LabelledSet, val: LabelledSet, stages: list[str
 
     train.x / val.x: (N, *input shape) in the model's input range; y: int64 labels in [0, n_classes). The number
     of classes is max(label) + 1 over both sets. Records hold top1 / top5 (fractions in [0, 1]) on `val`, the
-    subsample (n_features, n_units, units_sha256), the settings and the per-epoch training loss.
+    subsample (n_features, n_units, units_sha256), the settings and the per-epoch training loss. InputError when
+    a held-out item is also in the training set by content (`data.check_disjoint`).
     """
     out_dir = Path(out_dir)
     model.check_stages(stages)
+    check_disjoint(train, val)
     cfg = config
     records: dict[str, dict[str, Any]] = {}
     pending = []

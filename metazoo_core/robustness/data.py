@@ -36,6 +36,18 @@ class LabelledSet:
     def subset(self, index: Tensor) -> "LabelledSet":
         return LabelledSet(self.x[index], self.y[index], [self.names[i] for i in index.tolist()], self.classes)
 
+    def digests(self) -> list[str]:
+        """`content_digest` of every item, in order: what identifies an item whatever its file name."""
+        return [content_digest(item) for item in self.x]
+
+
+def content_digest(x: Tensor) -> str:
+    """SHA-256 (hex) of one loaded item as little-endian float32 in C order: the content the model sees, so two
+    files with the same pixels or samples (copies, renamed or re-encoded losslessly) have the same digest."""
+    import hashlib
+
+    return hashlib.sha256(x.detach().float().contiguous().cpu().numpy().astype("<f4").tobytes()).hexdigest()
+
 
 def _listdir(path: Path) -> list[Path]:
     try:
