@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from . import archives, lockfile
+from . import archives, lockfile, pkgsource
 from .download import CONNECT_TIMEOUT_S, download, sha256_file
 from .errors import WeightsError
 from .registry import ManualSpec, ModelSpec
@@ -388,34 +388,32 @@ def allowed_weight_packages() -> set[str]:
 
 
 def _pkg_target(ref: WeightsRef) -> tuple[str, str]:
+    """(MODULE, CALLABLE) of a pkg:// source whose module belongs to an allowed package (nothing is imported)."""
     module_name, _, attr = ref.source[len("pkg://"):].partition(":")
-    if not module_name or not all(p.isidentifier() for p in module_name.split(".")) or \
-            (attr and not all(p.isidentifier() for p in attr.split("."))):
-        raise WeightsError(f"bad package source '{ref.source}': expected pkg://MODULE:CALLABLE")
+    expected = "expected pkg://MODULE:FUNCTION or pkg://MODULE:CLASS.FUNCTION"
+    if not module_name or not all(p.isidentifier() for p in module_name.split(".")):
+        raise WeightsError(f"bad package source '{ref.source}': {expected}")
     if module_name.split(".")[0] not in allowed_weight_packages():
         raise WeightsError(
             f"package source '{ref.source}' names module '{module_name}', which does not declare metazoo weights; "
             f"only the registry's weight_packages: or packages in the '{WEIGHTS_ENTRY_POINTS}' entry-point group "
             "may be used")
+    if not attr or not all(p.isidentifier() for p in attr.split(".")):
+        raise WeightsError(f"bad package source '{ref.source}': {expected}")
     return module_name, attr
 
 
 def _fetch_pkg(ref: WeightsRef, spec_id: str) -> Path:
+    """The file a package's own function names, the function run in a child process (metazoo_core.pkgsource)."""
     module_name, attr = _pkg_target(ref)
     try:
-        obj: Any = importlib.import_module(module_name)
-        for part in filter(None, attr.split(".")):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError) as e:
-        raise WeightsUnavailable(f"the Python package module '{module_name}' is not usable ({e}); install it with "
-                                 f"pip (see `metazoo info {spec_id}`)") from None
-    try:
-        value = obj() if callable(obj) else obj
-    except Exception as e:  # the package's own code failed
-        raise WeightsError(f"{ref.source} failed ({e.__class__.__name__}: {' '.join(str(e).split())[:120]})") from None
-    if not isinstance(value, (str, os.PathLike)) or not Path(value).is_file():
-        raise WeightsError(f"{ref.source} returned {type(value).__name__} {str(value)[:80]!r}, not the path of a "
-                           "weights file")
+        value = pkgsource.call_in_child(module_name, attr)
+    except pkgsource.PkgSourceError as e:
+        if e.kind == "unavailable":
+            raise WeightsUnavailable(f"{e}; install the package with pip (see `metazoo info {spec_id}`)") from None
+        raise WeightsError(f"{ref.source} {'refused' if e.kind == 'refused' else 'failed'}: {e}") from None
+    if not Path(value).is_file():
+        raise WeightsError(f"{ref.source} returned {value[:80]!r}, not the path of a weights file")
     path = Path(value)
     _verify(path, ref, spec_id)
     return path
