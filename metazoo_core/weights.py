@@ -120,6 +120,15 @@ def mirror_source(spec: ModelSpec) -> str | None:
     """hf://… of this model's exported copy on the Hub, when a mirror is configured (env first, then the entry)."""
     org = os.environ.get(MIRROR_ENV, "").strip().strip("/")
     if org:
+        from huggingface_hub.errors import HFValidationError
+        from huggingface_hub.utils import validate_repo_id
+
+        try:
+            validate_repo_id(f"{org}/{spec.id}")
+        except HFValidationError:
+            raise WeightsError(f"{MIRROR_ENV}={org!r} is not a Hub organisation or user name (letters, digits, '-', "
+                               "'_', '.', no '--' or '..', not starting or ending with '-' or '.'); set it to the ORG "
+                               "the models are mirrored under (hf://ORG/<model id>) or unset it") from None
         return f"hf://{org}/{spec.id}/{MIRROR_FILE}"
     if spec.weights.mirror:
         return f"{spec.weights.mirror}/{MIRROR_FILE}"
@@ -318,7 +327,8 @@ def _fetch_url(ref: WeightsRef, spec_id: str, download_ok: bool = True) -> Path:
     if not dest.is_file():
         if _offline() or not download_ok:
             raise WeightsUnavailable("not available offline (not in the cache)")
-        download(ref.source, dest, sha256=ref.sha256, label=f"{spec_id} weights", sha256_prefix=ref.sha256_prefix)
+        download(ref.source, dest, sha256=ref.sha256, label=f"{spec_id} weights", sha256_prefix=ref.sha256_prefix,
+                 expected_size=lockfile.recorded_size(cache_dir(), spec_id, ref.source))
     return dest
 
 
