@@ -586,26 +586,33 @@ def check_shapes(state: dict[str, Any], expected: dict[str, Any], spec_id: str, 
 
 
 def check_values(state: dict[str, Any], expected: dict[str, Any], spec_id: str, path: Path | str) -> str | None:
-    """WeightsError (one line) when a floating tensor the network takes holds NaN or ±inf; a notice (or None) when
-    tensors will be cast to the network's floating dtype from integers or from a lower precision (float16/bfloat16).
-    float64 → float32 is the usual narrowing of a saved float64 copy and passes without a notice."""
+    """WeightsError (one line) when a floating tensor the network takes holds NaN or ±inf, or is stored as integers
+    (int8 and the like: a quantised tensor without its scale, whose plain cast gives weights off by that scale and
+    NaN probabilities — issue 27); a notice (or None) when tensors will be cast to the network's floating dtype from
+    a lower precision (float16/bfloat16, exact). float64 → float32 is the usual narrowing of a saved float64 copy
+    and passes without a notice."""
     import torch
 
-    bad, cast = [], []
+    bad, ints, cast = [], [], []
     for k, v in state.items():
         want = expected.get(k)
         if not isinstance(v, torch.Tensor) or want is None or not want.is_floating_point():
             continue
-        if v.is_floating_point():
-            if not bool(torch.isfinite(v).all()):
-                bad.append(k)
-            elif torch.finfo(v.dtype).bits < torch.finfo(want.dtype).bits:
-                cast.append((k, v.dtype))
-        else:
+        if not v.is_floating_point():
+            ints.append((k, v.dtype))
+        elif not bool(torch.isfinite(v).all()):
+            bad.append(k)
+        elif torch.finfo(v.dtype).bits < torch.finfo(want.dtype).bits:
             cast.append((k, v.dtype))
     if bad:
         raise WeightsError(f"weights {path} for '{spec_id}' hold NaN or infinite values in {len(bad)} tensors "
                            f"(e.g. {bad[0]}); the file is damaged or from a diverged run: use another checkpoint")
+    if ints:
+        k, dtype = ints[0]
+        raise WeightsError(f"weights {path} for '{spec_id}': {len(ints)} tensors the network holds as floating point "
+                           f"are stored as {str(dtype).removeprefix('torch.')} (e.g. {k}); integer weights lack the "
+                           "scale that turns them back into the trained values: dequantise the checkpoint to float "
+                           "first, or use the registry's weights")
     if cast:
         k, dtype = cast[0]
         return (f"weights {path}: {len(cast)} tensors of '{spec_id}' are stored as {str(dtype).removeprefix('torch.')}"
