@@ -5,7 +5,7 @@ package itself defines — a module-level function (`get_path`) or a function of
 (`ModelFile.get_model_file_path`). No step of the path may be a module (so `pkg://PKG:os.abort` and
 `pkg://PKG:inspect.sys.exit` are refused), and every step must be defined in the package under the name used
 (so a function the package merely imports, such as `from os import fork`, is refused). The import and the call
-happen in a child Python process (`python -m metazoo_core.pkgsource MODULE CALLABLE`): `sys.exit`, `os.abort`,
+happen in a child Python process (`python -P -m metazoo_core.pkgsource MODULE CALLABLE`): `sys.exit`, `os.abort`,
 `os._exit` or `os.fork` inside the package's code end or fork that child only, and the parent reports one line.
 The child prints one JSON object on its stdout: `{"path": …}`, or `{"refused"|"unavailable"|"failed": message}`.
 """
@@ -81,22 +81,28 @@ def _child(module_name: str, attr: str) -> dict[str, str]:
     return {"path": os.fspath(value)}
 
 
-def call_in_child(module_name: str, attr: str, timeout_s: float = TIMEOUT_S) -> str:
-    """The path returned by `module_name`'s `attr()`, called in a child process; PkgSourceError otherwise."""
+def call_in_child(module_name: str, attr: str, timeout_s: float | None = None) -> str:
+    """The path returned by `module_name`'s `attr()`, called in a child process; PkgSourceError otherwise.
+
+    The child answers, then ends; whatever it forked is ended with it (its process group), so a package that
+    leaves a process behind neither keeps metazoo waiting nor outlives the call. timeout_s: default TIMEOUT_S."""
+    timeout_s = TIMEOUT_S if timeout_s is None else timeout_s
     try:
-        proc = subprocess.Popen([sys.executable, "-m", __name__, module_name, attr], stdin=subprocess.DEVNULL,
+        # -P: the working directory is not put on sys.path, so a file there cannot stand in for the package
+        proc = subprocess.Popen([sys.executable, "-P", "-m", __name__, module_name, attr], stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
     except OSError as e:
         raise PkgSourceError("failed", f"cannot start Python to run the package's code ({e.strerror})") from None
-    try:
-        out, _ = proc.communicate(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        raise PkgSourceError("failed", f"did not return within {timeout_s:g} s (stopped)") from None
-    finally:
-        _end_group(proc.pid)  # whatever the package's code forked ends with the child
-    answer = _first_answer(out)
+    with proc:
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            _end_group(proc.pid)
+            proc.wait()
+            raise PkgSourceError("failed", f"did not return within {timeout_s:g} s (stopped)") from None
+        finally:
+            _end_group(proc.pid)  # whatever the package's code forked ends with the child
+        answer = _first_answer(_available(proc.stdout.fileno()))
     if answer is None:
         ended = (f"was ended by signal {signal.Signals(-proc.returncode).name}" if proc.returncode < 0
                  else f"ended the process (exit status {proc.returncode}) without returning")
@@ -105,6 +111,21 @@ def call_in_child(module_name: str, attr: str, timeout_s: float = TIMEOUT_S) -> 
     if kind != "path":
         raise PkgSourceError(kind, message)
     return message
+
+
+def _available(fd: int) -> bytes:
+    """What the pipe holds now (the child has ended), without waiting for writers that may never close it."""
+    os.set_blocking(fd, False)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _end_group(pgid: int) -> None:

@@ -38,6 +38,19 @@ def forks():
     os.waitpid(pid, 0)
     return "/nonexistent/weights.safetensors"
 
+def lingers():
+    pid = os.fork()
+    if pid == 0:
+        _mark("lingering")
+        import time
+        time.sleep(600)
+        os._exit(0)
+    return "/nonexistent/weights.safetensors"
+
+def sleeps():
+    import time
+    time.sleep(600)
+
 def _make():
     def inner():
         return "/etc/passwd"
@@ -114,3 +127,34 @@ def test_a_class_function_of_the_package_gives_the_file(tmp_path, weightpkg):
     r = _fetch(tmp_path, env, "pkg://weightpkg:Files.good")
     assert r.code == 0, r.stderr
     assert _files(markers) == []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "State:\tZ" not in state  # a zombie has ended; only its exit status is left
+
+
+def test_a_process_the_package_leaves_behind_is_ended_and_a_hang_is_stopped(tmp_path, weightpkg, monkeypatch):
+    import time
+
+    from metazoo_core import pkgsource
+
+    env, markers, cache = weightpkg
+    t0 = time.monotonic()
+    r = _fetch(tmp_path, env, "pkg://weightpkg:lingers")
+    assert_one_line(r, "pkg://weightpkg:lingers", "not the path of a weights file")
+    assert time.monotonic() - t0 < 60  # not the lingering process's 600 s
+    (ran,) = _files(markers)
+    pid = int(ran.split("-")[1])
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(pid)
+
+    monkeypatch.setattr(pkgsource, "TIMEOUT_S", 3.0)
+    t0 = time.monotonic()
+    assert_one_line(_fetch(tmp_path, env, "pkg://weightpkg:sleeps"), "did not return within 3 s")
+    assert time.monotonic() - t0 < 60
