@@ -8,7 +8,9 @@ of the user's weights config):
   `sha256` when given; with `member`, the URL is a tar archive (metazoo_core.archives): it is downloaded once and
   every member the registry names is extracted in one pass;
 - `pkg://MODULE:CALLABLE` — a file shipped by an installed Python package that declares metazoo weights (the
-  registry's `weight_packages:` allow-list or the `metazoo.weights` entry-point group); CALLABLE returns its path;
+  registry's `weight_packages:` allow-list or the `metazoo.weights` entry-point group); CALLABLE, a function the
+  package itself defines (FUNCTION or CLASS.FUNCTION), returns its path, called in a child process
+  (metazoo_core.pkgsource);
 - a local path.
 
 Order: the Hub mirror when one is configured (`METAZOO_HUB_MIRROR=ORG` → `hf://ORG/<model id>`, or the entry's

@@ -45,6 +45,9 @@ def lingers():
         import time
         time.sleep(600)
         os._exit(0)
+    import time
+    while not any(n.startswith("lingering") for n in os.listdir(MARKERS)):  # it runs before this returns
+        time.sleep(0.05)
     return "/nonexistent/weights.safetensors"
 
 def sleeps():
@@ -81,7 +84,11 @@ def weightpkg(tmp_path):
     cache = tmp_path / "cache"
     env = {"PYTHONPATH": os.pathsep.join([str(tmp_path / "pp"), os.environ.get("PYTHONPATH", "")]),
            "METAZOO_REGISTRY": str(reg), "METAZOO_CACHE": str(cache)}
-    return env, markers, cache
+    from metazoo_core import plugins
+
+    plugins.host.cache_clear()  # the registry is built once per process: rebuilt from this copy, then dropped
+    yield env, markers, cache
+    plugins.host.cache_clear()
 
 
 def _fetch(tmp_path: Path, env: dict, source: str):
