@@ -3,7 +3,9 @@ nothing left behind (the bomb is generated as a stream, so the test never holds 
 from __future__ import annotations
 
 import io
+import json
 import tarfile
+import zipfile
 import threading
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -73,6 +75,17 @@ def test_archive_members_are_bounded_by_the_configured_ceiling_too(tmp_path, mon
     assert_one_line(r, "METAZOO_MAX_DOWNLOAD_BYTES='lots'", "positive whole number")
 
 
+def test_a_zip_is_not_taken_for_a_checkpoint_archive(tmp_path):
+    """`fetch --archive` reads tar archives (the study ships tars; any compression); a .zip is one line."""
+    path = tmp_path / "study.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("syn_a_checkpoint.pth", bytes(10_000_000))
+    cache = tmp_path / "cache"
+    assert_one_line(invoke("fetch", "--archive", str(path), env={"METAZOO_CACHE": str(cache)}), "study.zip",
+                    "not a readable tar archive")
+    assert _files(cache) == []
+
+
 @contextmanager
 def _endless(declared: int | None):
     """A loopback host whose HEAD declares `declared` bytes (or no length) and whose GET streams zeros without a
@@ -111,14 +124,19 @@ def _endless(declared: int | None):
         server.server_close()
 
 
-@pytest.mark.parametrize("declared, ceiling, needle", [
-    (1000, None, "went past 1000 bytes, the length the server declared"),
-    (None, "5000", "went past 5000 bytes, the ceiling METAZOO_MAX_DOWNLOAD_BYTES"),
+@pytest.mark.parametrize("declared, ceiling, verified, needle", [
+    (1000, None, None, "went past 1000 bytes, the length the server declared"),
+    (None, "5000", None, "went past 5000 bytes, the ceiling METAZOO_MAX_DOWNLOAD_BYTES"),
+    (None, None, 700, "went past 700 bytes, the size of the sha256-verified earlier copy"),
 ])
-def test_an_over_long_download_stops_at_its_bound(tmp_path, monkeypatch, declared, ceiling, needle):
+def test_an_over_long_download_stops_at_its_bound(tmp_path, monkeypatch, declared, ceiling, verified, needle):
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)  # read once, when first imported
     cache = tmp_path / "cache"
     with _endless(declared) as (url, sent):
+        if verified is not None:  # an earlier copy was recorded in the lockfile, then deleted from the cache
+            cache.mkdir()
+            (cache / "weights.lock.json").write_text(json.dumps(
+                {"efficientnet_lite0": {url: {"sha256": "0" * 64, "size": verified}}}))
         cfg = tmp_path / "weights.yaml"
         cfg.write_text(yaml.safe_dump({"efficientnet_lite0": url}))
         env = {"METAZOO_CACHE": str(cache), "METAZOO_WEIGHTS_CONFIG": str(cfg), "HF_HUB_OFFLINE": "0",
@@ -126,4 +144,4 @@ def test_an_over_long_download_stops_at_its_bound(tmp_path, monkeypatch, declare
         r = invoke("fetch", "efficientnet_lite0", env=env)
     assert_one_line(r, "efficientnet_lite0", url, needle, "removed the partial file")
     assert sent["sent"] < 64 * 2**20  # the client hung up long before the server's own stop
-    assert [f for f in _files(cache) if not f.endswith(".lock")] == []
+    assert [f for f in _files(cache) if not f.endswith(".lock") and f != "weights.lock.json"] == []
