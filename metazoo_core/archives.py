@@ -9,16 +9,29 @@ Safety (the reliability probe's S1): a member name is refused when it is absolut
 its output path must resolve inside the archive's `members/` folder — all checked before anything is written. Only
 regular files are extracted (symbolic links, hard links, devices are refused). Each file is written to a
 temporary name and renamed, so nothing partial ever sits under a final name.
+
+Size (issue 27, class 4): the archive's members are indexed header by header, and the index stops with one line
+as soon as the members' uncompressed sizes add up past the bound, before any member body is decompressed: the
+ceiling `METAZOO_MAX_DOWNLOAD_BYTES` (metazoo_core.download), and for a compressed archive (.tar.gz, .tar.bz2,
+.tar.xz) also MAX_EXPANSION times its compressed size. A member is read only up to its declared size.
 """
 from __future__ import annotations
 
+import bz2
+import gzip
+import lzma
 import shutil
 import tarfile
 from pathlib import Path, PurePosixPath
 from typing import Iterable
 
+from .download import MAX_BYTES_ENV, max_bytes
 from .errors import WeightsError
 from .fileio import atomic_path
+
+# metazoo's choice, far above what checkpoints compress by: gzip shrinks the EfficientNet-Lite0 checkpoint
+# (18,826,032 bytes of float32) only 1.08×, measured; 100× is the ratio of a decompression bomb, not of weights
+MAX_EXPANSION = 100
 
 
 def safe_member_name(member: str) -> PurePosixPath:
@@ -74,7 +87,7 @@ def extract_members(archive: Path, wanted: Iterable[str], members_dir: Path, sou
         return found
     try:
         with tarfile.open(archive, mode="r:*") as tar:
-            index = {info.name: info for info in tar.getmembers()}
+            index = _bounded_index(tar, archive, source)
             picks: dict[str, str] = {}
             for name in todo:
                 info = _match(index, name)
@@ -105,11 +118,33 @@ def extract_members(archive: Path, wanted: Iterable[str], members_dir: Path, sou
     return found
 
 
+def _bounded_index(tar: tarfile.TarFile, archive: Path, source: str) -> dict[str, tarfile.TarInfo]:
+    """{name: header} of every member, read header by header; WeightsError once the uncompressed sizes so far pass
+    the bound (the member bodies are never decompressed to find out)."""
+    limit, why = max_bytes(), f"the ceiling {MAX_BYTES_ENV}"
+    hint = f"raise {MAX_BYTES_ENV} only for a trusted archive"
+    if isinstance(tar.fileobj, (gzip.GzipFile, bz2.BZ2File, lzma.LZMAFile)):
+        expansion = MAX_EXPANSION * archive.stat().st_size
+        if expansion < limit:
+            limit, why = expansion, f"{MAX_EXPANSION}× its compressed size of {archive.stat().st_size} bytes"
+            hint = "a decompression bomb, not a checkpoint archive"
+    index, total = {}, 0
+    while (info := tar.next()) is not None:
+        total += info.size
+        if total > limit:
+            raise WeightsError(f"archive {source} expands past {limit} bytes ({why}) at member '{info.name}'; "
+                               f"refusing it, nothing was extracted ({hint})")
+        index[info.name] = info
+    return index
+
+
 def tar_member_names(archive: Path) -> list[str]:
-    """Names of the regular files in a tar archive (leading `./` dropped); WeightsError for an unreadable tar."""
+    """Names of the regular files in a tar archive (leading `./` dropped); WeightsError for an unreadable tar or one
+    past the size bound."""
     try:
         with tarfile.open(archive, mode="r:*") as tar:
-            return [str(PurePosixPath(i.name)) for i in tar.getmembers() if i.isfile()]
+            return [str(PurePosixPath(i.name)) for i in _bounded_index(tar, archive, str(archive)).values()
+                    if i.isfile()]
     except (tarfile.TarError, EOFError, OSError) as e:
         raise WeightsError(f"{archive} is not a readable tar archive: damaged or truncated "
                            f"({' '.join(str(e).split())[:160]}); download it again") from None

@@ -9,10 +9,14 @@ An export folder has the Hub's model-repo layout:
   original source and its sha256, the paper, the study's reported accuracy.
 
 A lab pushes each model to `ORG/<model id>`; with `METAZOO_HUB_MIRROR=ORG` every command then fetches
-`hf://ORG/<model id>/model.safetensors` first and falls back to the original source.
+`hf://ORG/<model id>/model.safetensors` first and falls back to the original source. So that a mirror never
+serves one model's weights under another's name (issue 27), `export` refuses a folder holding another model's
+export, and `push` refuses a folder whose config.json and model.safetensors do not both name the model, or a repo
+named after another registry model.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +46,9 @@ def export_model(spec: ModelSpec, out: Path, weights: str | None = None) -> Expo
     """Write `out/{model.safetensors, config.json, README.md}` for `spec` with its trained weights loaded."""
     from .models import load_model
 
+    held = exported_model(out) if (out / "config.json").exists() or (out / MIRROR_FILE).exists() else None
+    if held is not None and held != spec.id:
+        raise WeightsError(f"{out} holds the export of '{held}', not '{spec.id}'; choose another --out folder")
     staged = load_model(spec, pretrained=True, weights=weights)
     if not staged.weights_source:
         raise WeightsError(f"model '{spec.id}' has no trained weights to export; fetch them first")
@@ -94,16 +101,52 @@ def model_card(spec: ModelSpec, source: str, sha256: str, export_sha256: str) ->
         front_matter=yaml.safe_dump(front_matter(spec, source, sha256), sort_keys=False, allow_unicode=True))
 
 
-def push_folder(folder: Path, repo: str, private: bool = False) -> str:
-    """Upload an export folder to the Hub repo `repo` (created when missing); returns the commit URL."""
-    from huggingface_hub import HfApi
+def exported_model(folder: Path) -> str:
+    """The model id an export folder holds: config.json's `id`, which model.safetensors' `metazoo_id` must equal.
 
-    if repo.count("/") != 1 or not all(repo.split("/")):
-        raise WeightsError(f"--repo '{repo}' must be ORG/NAME")
-    missing = [n for n in (MIRROR_FILE, "config.json", "README.md") if not (folder / n).is_file()]
+    WeightsError (one line) when either file is missing or unreadable, or they name different models."""
+    from safetensors import SafetensorError, safe_open
+
+    missing = [n for n in (MIRROR_FILE, "config.json") if not (folder / n).is_file()]
     if missing:
         raise WeightsError(f"{folder} is not a metazoo export (missing {', '.join(missing)}); "
                            "run `metazoo export` first")
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        with safe_open(str(folder / MIRROR_FILE), framework="np") as f:
+            stored = (f.metadata() or {}).get("metazoo_id")
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError, SafetensorError) as e:
+        raise WeightsError(f"{folder} is not a readable metazoo export ({e.__class__.__name__}); "
+                           "run `metazoo export` again") from None
+    named = config.get("id") if isinstance(config, dict) else None
+    if not isinstance(named, str) or named != stored:
+        raise WeightsError(f"{folder}: config.json names '{named}' but {MIRROR_FILE} holds '{stored}'; "
+                           "the folder mixes two exports: run `metazoo export` again into an empty folder")
+    return named
+
+
+def check_push(folder: Path, model_id: str, repo: str, registry_ids: set[str]) -> None:
+    """WeightsError (one line) unless `folder` holds `model_id`'s export and `repo` (ORG/NAME) is not named after
+    another registry model."""
+    if repo.count("/") != 1 or not all(repo.split("/")):
+        raise WeightsError(f"--repo '{repo}' must be ORG/NAME")
+    held = exported_model(folder)
+    if held != model_id:
+        raise WeightsError(f"{folder} holds the export of '{held}', not '{model_id}'; push it as {held} or export "
+                           f"{model_id}")
+    name = repo.split("/")[1]
+    if name != model_id and name in registry_ids:
+        raise WeightsError(f"--repo '{repo}' is named after the model '{name}', but this is '{model_id}': a mirror "
+                           f"(METAZOO_HUB_MIRROR) would serve it as '{name}'; use --repo ORG/{model_id}")
+
+
+def push_folder(folder: Path, repo: str, private: bool = False) -> str:
+    """Upload an export folder to the Hub repo `repo` (created when missing; check_push first); returns the commit
+    URL."""
+    from huggingface_hub import HfApi
+
+    if not (folder / "README.md").is_file():
+        raise WeightsError(f"{folder} is not a metazoo export (missing README.md); run `metazoo export` first")
     api = HfApi()
     try:
         api.create_repo(repo, private=private, exist_ok=True)

@@ -24,18 +24,44 @@ def lock_path(cache: Path) -> Path:
 
 
 def read_lock(cache: Path) -> dict[str, dict[str, Any]]:
-    """The lockfile's entries ({} when there is none); WeightsError when it is not valid JSON."""
+    """The lockfile's entries ({} when there is none); WeightsError (one line) when it is not valid JSON or an entry
+    is not `{source: {"sha256": 64 hex digits, "size": bytes, …}}` (a hand edit)."""
     path = lock_path(cache)
     if not path.is_file():
         return {}
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise WeightsError(f"weights lockfile {path} is unreadable ({e.__class__.__name__}); "
                            "delete it to record the checkpoints afresh") from None
     if not isinstance(data, dict):
         raise WeightsError(f"weights lockfile {path} is not a JSON object; delete it to record afresh")
+    for model, by_source in data.items():
+        if not isinstance(by_source, dict):
+            raise WeightsError(f"weights lockfile {path}: entry '{model}' is a {type(by_source).__name__}, not "
+                               "{source: {sha256, size}}; delete that entry (or the file) to record it afresh")
+        for source, entry in by_source.items():
+            if not _well_formed(entry):
+                raise WeightsError(f"weights lockfile {path}: entry '{model}' / {source} is not {{\"sha256\": 64 "
+                                   "hex digits, \"size\": bytes}; delete that entry (or the file) to record it afresh")
     return data
+
+
+def _well_formed(entry: Any) -> bool:
+    if not isinstance(entry, dict):
+        return False
+    sha, size = entry.get("sha256"), entry.get("size")
+    return (isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)
+            and isinstance(size, int) and not isinstance(size, bool) and size >= 0)
+
+
+def recorded_size(cache: Path, model: str, source: str) -> int | None:
+    """The size in bytes recorded (sha256-verified) for `model` from `source`, or None (none, or unreadable)."""
+    try:
+        entry = read_lock(cache).get(model, {}).get(source)
+    except WeightsError:
+        return None
+    return entry["size"] if entry else None
 
 
 def check_or_record(cache: Path, model: str, source: str, sha256: str, size: int) -> dict[str, Any]:

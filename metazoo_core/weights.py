@@ -8,7 +8,9 @@ of the user's weights config):
   `sha256` when given; with `member`, the URL is a tar archive (metazoo_core.archives): it is downloaded once and
   every member the registry names is extracted in one pass;
 - `pkg://MODULE:CALLABLE` — a file shipped by an installed Python package that declares metazoo weights (the
-  registry's `weight_packages:` allow-list or the `metazoo.weights` entry-point group); CALLABLE returns its path;
+  registry's `weight_packages:` allow-list or the `metazoo.weights` entry-point group); CALLABLE, a function the
+  package itself defines (FUNCTION or CLASS.FUNCTION), returns its path, called in a child process
+  (metazoo_core.pkgsource);
 - a local path.
 
 Order: the Hub mirror when one is configured (`METAZOO_HUB_MIRROR=ORG` → `hf://ORG/<model id>`, or the entry's
@@ -30,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from . import archives, lockfile
+from . import archives, lockfile, pkgsource
 from .download import CONNECT_TIMEOUT_S, download, sha256_file
 from .errors import WeightsError
 from .registry import ManualSpec, ModelSpec
@@ -120,6 +122,15 @@ def mirror_source(spec: ModelSpec) -> str | None:
     """hf://… of this model's exported copy on the Hub, when a mirror is configured (env first, then the entry)."""
     org = os.environ.get(MIRROR_ENV, "").strip().strip("/")
     if org:
+        from huggingface_hub.errors import HFValidationError
+        from huggingface_hub.utils import validate_repo_id
+
+        try:
+            validate_repo_id(f"{org}/{spec.id}")
+        except HFValidationError:
+            raise WeightsError(f"{MIRROR_ENV}={org!r} is not a Hub organisation or user name (letters, digits, '-', "
+                               "'_', '.', no '--' or '..', not starting or ending with '-' or '.'); set it to the ORG "
+                               "the models are mirrored under (hf://ORG/<model id>) or unset it") from None
         return f"hf://{org}/{spec.id}/{MIRROR_FILE}"
     if spec.weights.mirror:
         return f"{spec.weights.mirror}/{MIRROR_FILE}"
@@ -318,7 +329,8 @@ def _fetch_url(ref: WeightsRef, spec_id: str, download_ok: bool = True) -> Path:
     if not dest.is_file():
         if _offline() or not download_ok:
             raise WeightsUnavailable("not available offline (not in the cache)")
-        download(ref.source, dest, sha256=ref.sha256, label=f"{spec_id} weights", sha256_prefix=ref.sha256_prefix)
+        download(ref.source, dest, sha256=ref.sha256, label=f"{spec_id} weights", sha256_prefix=ref.sha256_prefix,
+                 expected_size=lockfile.recorded_size(cache_dir(), spec_id, ref.source))
     return dest
 
 
@@ -388,34 +400,32 @@ def allowed_weight_packages() -> set[str]:
 
 
 def _pkg_target(ref: WeightsRef) -> tuple[str, str]:
+    """(MODULE, CALLABLE) of a pkg:// source whose module belongs to an allowed package (nothing is imported)."""
     module_name, _, attr = ref.source[len("pkg://"):].partition(":")
-    if not module_name or not all(p.isidentifier() for p in module_name.split(".")) or \
-            (attr and not all(p.isidentifier() for p in attr.split("."))):
-        raise WeightsError(f"bad package source '{ref.source}': expected pkg://MODULE:CALLABLE")
+    expected = "expected pkg://MODULE:FUNCTION or pkg://MODULE:CLASS.FUNCTION"
+    if not module_name or not all(p.isidentifier() for p in module_name.split(".")):
+        raise WeightsError(f"bad package source '{ref.source}': {expected}")
     if module_name.split(".")[0] not in allowed_weight_packages():
         raise WeightsError(
             f"package source '{ref.source}' names module '{module_name}', which does not declare metazoo weights; "
             f"only the registry's weight_packages: or packages in the '{WEIGHTS_ENTRY_POINTS}' entry-point group "
             "may be used")
+    if not attr or not all(p.isidentifier() for p in attr.split(".")):
+        raise WeightsError(f"bad package source '{ref.source}': {expected}")
     return module_name, attr
 
 
 def _fetch_pkg(ref: WeightsRef, spec_id: str) -> Path:
+    """The file a package's own function names, the function run in a child process (metazoo_core.pkgsource)."""
     module_name, attr = _pkg_target(ref)
     try:
-        obj: Any = importlib.import_module(module_name)
-        for part in filter(None, attr.split(".")):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError) as e:
-        raise WeightsUnavailable(f"the Python package module '{module_name}' is not usable ({e}); install it with "
-                                 f"pip (see `metazoo info {spec_id}`)") from None
-    try:
-        value = obj() if callable(obj) else obj
-    except Exception as e:  # the package's own code failed
-        raise WeightsError(f"{ref.source} failed ({e.__class__.__name__}: {' '.join(str(e).split())[:120]})") from None
-    if not isinstance(value, (str, os.PathLike)) or not Path(value).is_file():
-        raise WeightsError(f"{ref.source} returned {type(value).__name__} {str(value)[:80]!r}, not the path of a "
-                           "weights file")
+        value = pkgsource.call_in_child(module_name, attr)
+    except pkgsource.PkgSourceError as e:
+        if e.kind == "unavailable":
+            raise WeightsUnavailable(f"{e}; install the package with pip (see `metazoo info {spec_id}`)") from None
+        raise WeightsError(f"{ref.source} {'refused' if e.kind == 'refused' else 'failed'}: {e}") from None
+    if not Path(value).is_file():
+        raise WeightsError(f"{ref.source} returned {value[:80]!r}, not the path of a weights file")
     path = Path(value)
     _verify(path, ref, spec_id)
     return path
@@ -578,26 +588,33 @@ def check_shapes(state: dict[str, Any], expected: dict[str, Any], spec_id: str, 
 
 
 def check_values(state: dict[str, Any], expected: dict[str, Any], spec_id: str, path: Path | str) -> str | None:
-    """WeightsError (one line) when a floating tensor the network takes holds NaN or ±inf; a notice (or None) when
-    tensors will be cast to the network's floating dtype from integers or from a lower precision (float16/bfloat16).
-    float64 → float32 is the usual narrowing of a saved float64 copy and passes without a notice."""
+    """WeightsError (one line) when a floating tensor the network takes holds NaN or ±inf, or is stored as integers
+    (int8 and the like: a quantised tensor without its scale, whose plain cast gives weights off by that scale and
+    NaN probabilities — issue 27); a notice (or None) when tensors will be cast to the network's floating dtype from
+    a lower precision (float16/bfloat16, exact). float64 → float32 is the usual narrowing of a saved float64 copy
+    and passes without a notice."""
     import torch
 
-    bad, cast = [], []
+    bad, ints, cast = [], [], []
     for k, v in state.items():
         want = expected.get(k)
         if not isinstance(v, torch.Tensor) or want is None or not want.is_floating_point():
             continue
-        if v.is_floating_point():
-            if not bool(torch.isfinite(v).all()):
-                bad.append(k)
-            elif torch.finfo(v.dtype).bits < torch.finfo(want.dtype).bits:
-                cast.append((k, v.dtype))
-        else:
+        if not v.is_floating_point():
+            ints.append((k, v.dtype))
+        elif not bool(torch.isfinite(v).all()):
+            bad.append(k)
+        elif torch.finfo(v.dtype).bits < torch.finfo(want.dtype).bits:
             cast.append((k, v.dtype))
     if bad:
         raise WeightsError(f"weights {path} for '{spec_id}' hold NaN or infinite values in {len(bad)} tensors "
                            f"(e.g. {bad[0]}); the file is damaged or from a diverged run: use another checkpoint")
+    if ints:
+        k, dtype = ints[0]
+        raise WeightsError(f"weights {path} for '{spec_id}': {len(ints)} tensors the network holds as floating point "
+                           f"are stored as {str(dtype).removeprefix('torch.')} (e.g. {k}); integer weights lack the "
+                           "scale that turns them back into the trained values: dequantise the checkpoint to float "
+                           "first, or use the registry's weights")
     if cast:
         k, dtype = cast[0]
         return (f"weights {path}: {len(cast)} tensors of '{spec_id}' are stored as {str(dtype).removeprefix('torch.')}"

@@ -196,3 +196,46 @@ def test_a_downloaded_imagenet_c_tree_is_scored_by_wordnet_id(tmp_path):
     r = tree_imagenet_c(model.logits, tmp_path, model.spec, ["fog", "snow"], [1, 5], None)
     assert r["accuracy"]["fog"] == {"1": 1.0, "5": 0.0}
     assert r["absent"] == ["snow/1", "snow/5"] and "snow" in r["missing"] and list(r["accuracy"]) == ["fog"]
+
+
+def test_stray_files_in_an_imagenet_c_tree_are_skipped_with_a_line_and_the_rest_scored(tmp_path, cli):
+    """A `.DS_Store`, a text note, a damaged PNG and a `__MACOSX` folder are each one notice; the photos are still
+    scored (fog/1 holds two images in their predicted class: accuracy 1 — the bundled-photo labels of the test
+    above). A tree with nothing readable is one error line."""
+    import torch
+    from PIL import Image
+
+    from metazoo_core.inputs import load_input
+    from metazoo_core.io.images import builtin_array
+    from metazoo_core.models import load_model
+    from metazoo_core.ood.imagenet_c import imagenet_wnids
+
+    wnids = imagenet_wnids()
+    model = load_model("efficientnet_lite0")
+    for name in ("chelsea", "coffee"):
+        with torch.no_grad():
+            top = int(model.logits(load_input(f"builtin:{name}", model.spec).tensor[None]).argmax())
+        folder = tmp_path / "tree" / "fog" / "1" / wnids[top]
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(builtin_array(name)).save(folder / f"{name}.png")
+        (folder / ".DS_Store").write_bytes(b"\0\0\0\1Bud1" + bytes(40))
+    (folder / "notes.txt").write_text("downloaded 2019\n")
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(20))
+    (tmp_path / "tree" / "fog" / "1" / "__MACOSX").mkdir()
+    r = cli("ood", "efficientnet_lite0", "--benchmark", "imagenet-c", "--data", str(tmp_path / "tree"),
+            "--corruption", "fog", "--severity", "1", "--out", str(tmp_path / "out"), "--json")
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr
+    skipped = [ln for ln in r.stderr.splitlines() if "skipped" in ln]
+    assert len(skipped) == 5, r.stderr  # 2 × .DS_Store, notes.txt, broken.png, __MACOSX
+    assert any("__MACOSX" in ln and "WordNet id" in ln for ln in skipped)
+    record = json.loads(r.stdout)
+    assert record["accuracy"] == {"fog": {"1": 1.0}} and record["n"] == 2 and len(record["skipped"]) == 5
+
+    empty = tmp_path / "empty" / "fog" / "1" / wnids[0]
+    empty.mkdir(parents=True)
+    (empty / "notes.txt").write_text("nothing here\n")
+    bad = cli("ood", "efficientnet_lite0", "--benchmark", "imagenet-c", "--data", str(tmp_path / "empty"),
+              "--corruption", "fog", "--severity", "1", "--out", str(tmp_path / "out2"))
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and "no readable images" in bad.stderr
+    assert not (tmp_path / "out2" / "efficientnet_lite0_imagenet-c.json").exists()

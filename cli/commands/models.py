@@ -196,15 +196,18 @@ def _push(
     """Upload MODEL's export to the Hugging Face Hub (exporting it first unless --from is given)."""
     import tempfile
 
-    from metazoo_core.hubexport import export_model, push_folder
-    from metazoo_core.plugins import get_spec
+    from metazoo_core.hubexport import check_push, export_model, push_folder
+    from metazoo_core.plugins import get_spec, registry
 
     spec = get_spec(model)
+    ids = {s.id for s in registry().query()}
     if folder is not None:
+        check_push(folder, spec.id, repo, ids)
         url = push_folder(folder, repo, private)
     else:
         with tempfile.TemporaryDirectory(prefix="metazoo-export-") as tmp:
             export_model(spec, Path(tmp))
+            check_push(Path(tmp), spec.id, repo, ids)
             url = push_folder(Path(tmp), repo, private)
     out.print(f"{model}: pushed to {repo} ({url})", highlight=False, markup=False)
 

@@ -95,6 +95,8 @@ def _ood(
         result["source"] = "tree"
         for a in result["absent"]:
             notice(f"{a} is not in the tree; left out of the mean")
+        for line in result["skipped"]:
+            notice(line)
     else:
         from metazoo_core.ood.imagenet_c import imagenet_c_from_sources
 

@@ -63,7 +63,7 @@ def _readout(
 
     from metazoo_core.models import load_model
     from metazoo_core.readout.data import load_readout_data
-    from metazoo_core.readout.run import readout_dir, readout_stages
+    from metazoo_core.readout.run import format_top5, readout_dir, readout_stages
 
     train, val, layout = load_readout_data(data, spec, val_fraction, max_per_class)
     for m in train.notices:
@@ -83,7 +83,7 @@ def _readout(
     for col in ("stage", "units", "top-1", "top-5"):
         table.add_column(col, justify="left" if col == "stage" else "right")
     for s, r in records.items():
-        table.add_row(s, f"{r['n_units']}/{r['n_features']}", f"{r['top1']:.3f}", f"{r['top5']:.3f}")
+        table.add_row(s, f"{r['n_units']}/{r['n_features']}", f"{r['top1']:.3f}", format_top5(r.get("top5")))
     out.print(table)
 
 

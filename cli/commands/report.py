@@ -17,7 +17,8 @@ def _report(
     link_media: bool = typer.Option(False, "--link-media", help="link the run's images and sounds by relative path "
                                     "instead of embedding them (smaller page for large runs; keep it beside the run)"),
 ) -> None:
-    """Write a static HTML report that works offline (media embedded in the page)."""
+    """Write a static HTML report that works offline (media embedded in the page). Records that cannot be read
+    are skipped with an `error:` line each; the page is still written, and the exit status is then 2."""
     from metazoo_core.report import build_report
 
     target = out or Path(run_dir) / "report.html"
@@ -26,9 +27,12 @@ def _report(
     path, warnings = build_report(run_dir, target, figures, link_media)
     for w in warnings:
         problem(w)
-    err.print(f"report written to {path.resolve()}", highlight=False)
+    err.print(f"report written to {path.resolve()}"
+              + (f", without {len(warnings)} skipped record(s)" if warnings else ""), highlight=False)
     if figures is not None:
         err.print(f"figures in {figures.resolve()}", highlight=False)
+    if warnings:  # the page is written, but it does not show the whole run
+        raise typer.Exit(2)
 
 
 def register(app: typer.Typer) -> None:

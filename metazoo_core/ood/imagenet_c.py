@@ -111,12 +111,17 @@ def is_imagenet_c_tree(root: Path) -> bool:
 
 def tree_imagenet_c(logits_of: Callable[[Tensor], Tensor], root: Path, spec, corruptions: list[str],
                     severities: list[int], max_per_class: int | None, batch_size: int = 16) -> dict[str, Any]:
-    """Accuracy on a downloaded ImageNet-C tree; cells absent from the tree are reported in "absent"."""
+    """Accuracy on a downloaded ImageNet-C tree; cells absent from the tree are reported in "absent".
+
+    A folder that is not a WordNet id (`__MACOSX`) and a file that is not a readable image (`.DS_Store`, a note)
+    are left out and reported in "skipped" (one line each); the rest of the tree is evaluated. InputError when
+    nothing in the tree could be scored.
+    """
     from ..inputs import load_input
 
     index = {w: i for i, w in enumerate(imagenet_wnids())}
     table: dict[str, dict[int, float]] = {}
-    absent, n = [], 0
+    absent, skipped, n = [], [], 0
     for c in corruptions:
         for s in severities:
             folder = root / c / str(s)
@@ -126,16 +131,28 @@ def tree_imagenet_c(logits_of: Callable[[Tensor], Tensor], root: Path, spec, cor
             xs, ys = [], []
             for wnid_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
                 if wnid_dir.name not in index:
-                    raise InputError(f"{wnid_dir}: '{wnid_dir.name}' is not an ImageNet-1k WordNet id; "
-                                     f"expected {DOWNLOAD_HINT.split('; ')[-1]}")
-                for f in sorted(p for p in wnid_dir.iterdir() if p.is_file())[:max_per_class]:
-                    xs.append(load_input(f, spec).tensor.float())
+                    skipped.append(f"skipped {wnid_dir}: '{wnid_dir.name}' is not an ImageNet-1k WordNet id")
+                    continue
+                kept = 0
+                for f in sorted(p for p in wnid_dir.iterdir() if p.is_file()):
+                    if max_per_class is not None and kept >= max_per_class:
+                        break
+                    try:
+                        xs.append(load_input(f, spec).tensor.float())
+                    except InputError as e:
+                        skipped.append(f"skipped {f}: {e}")
+                        continue
                     ys.append(index[wnid_dir.name])
+                    kept += 1
             if xs:
                 table.setdefault(c, {})[s] = _accuracy(logits_of, torch.stack(xs), torch.tensor(ys), batch_size)
                 n = max(n, len(xs))
+    if not table:
+        raise InputError(f"{root}: no readable images in the chosen cells of the ImageNet-C tree "
+                         f"({len(skipped)} files or folders skipped); expected {DOWNLOAD_HINT.split('; ')[-1]}")
     out = summarise(None, table, n)
     out["absent"] = absent
+    out["skipped"] = skipped
     return out
 
 

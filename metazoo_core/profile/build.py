@@ -161,7 +161,7 @@ def build_profiles(models: list[str], out: Path | str, store: Path | str, *, run
     out, store = Path(out), Path(store)
     check_writable(out)
     roots = [store, *(runs or [])]
-    have = scan(roots)
+    have = scan(roots, say)
     run = _metamer_run(store, [r for r in (runs or []) if r != store], say)
     metamer_models = set(run.models()) if run else set()
     plan_data = plan_missing(models, have, metamer_models, settings, reg)
@@ -177,7 +177,7 @@ def build_profiles(models: list[str], out: Path | str, store: Path | str, *, run
                  "failed": [str(f) for f in failures], "store": str(store)}
         for f in failures:
             say(f"unit failed: {f}")
-        have = scan(roots)
+        have = scan(roots, say)
         run = _metamer_run(store, [r for r in (runs or []) if r != store], say)
     elif plan_data:
         sweep = {"planned": sum(1 for _ in plan_data["groups"]), "ran": 0, "reused": 0, "failed": [],

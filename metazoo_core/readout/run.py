@@ -64,18 +64,33 @@ def topk_accuracy(logits: Tensor, y: Tensor, k: int) -> float:
     return float((logits.topk(k, dim=1).indices == y[:, None]).any(dim=1).float().mean())
 
 
+def check_classes(train: LabelledSet) -> None:
+    """InputError unless the training labels hold at least 2 classes: with one, every answer is right (top-1 = 1)."""
+    present = int(train.y.unique().numel()) if len(train) else 0
+    if present < 2:
+        raise InputError(f"a readout needs images of at least 2 classes to tell apart; the training set holds "
+                         f"{present} ({', '.join(map(str, train.classes)) or 'none'}): add a folder per class")
+
+
+def format_top5(top5: float | None) -> str:
+    """The top-5 accuracy as shown: 3 decimals, or 'n/a (≤ 5 classes)' when it is trivially 1."""
+    return "n/a (≤ 5 classes)" if top5 is None else f"{top5:.3f}"
+
+
 def readout_stages(model, train: LabelledSet, val: LabelledSet, stages: list[str], out_dir: Path | str, *,
                    config: ReadoutConfig = ReadoutConfig(), seed: int = 0, device: str = "cpu",
                    say: Say = lambda _m: None, meta: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
     """{stage: record} for `stages` of the frozen StagedModel `model`, trained on `train`, scored on `val`.
 
     train.x / val.x: (N, *input shape) in the model's input range; y: int64 labels in [0, n_classes). The number
-    of classes is max(label) + 1 over both sets. Records hold top1 / top5 (fractions in [0, 1]) on `val`, the
-    subsample (n_features, n_units, units_sha256), the settings and the per-epoch training loss. InputError when
-    a held-out item is also in the training set by content (`data.check_disjoint`).
+    of classes is max(label) + 1 over both sets; `train` must hold at least 2 (InputError otherwise). Records hold
+    top1 / top5 (fractions in [0, 1]) on `val` — top5 is None with ≤ 5 classes, where every label is among the
+    top 5 — the subsample (n_features, n_units, units_sha256), the settings and the per-epoch training loss.
+    InputError when a held-out item is also in the training set by content (`data.check_disjoint`).
     """
     out_dir = Path(out_dir)
     model.check_stages(stages)
+    check_classes(train)
     check_disjoint(train, val)
     cfg = config
     records: dict[str, dict[str, Any]] = {}
@@ -145,7 +160,7 @@ def readout_stages(model, train: LabelledSet, val: LabelledSet, stages: list[str
             train_logits = layers[s]((fixed_train[s] - shift[s]) / scale[s])
         record = {
             "schema": SCHEMA, **(meta or {}), "model": model.spec.id, "stage": s, "seed": seed,
-            "top1": topk_accuracy(logits, val.y, 1), "top5": topk_accuracy(logits, val.y, 5),
+            "top1": topk_accuracy(logits, val.y, 1), "top5": topk_accuracy(logits, val.y, 5) if n_classes > 5 else None,
             "train_top1": topk_accuracy(train_logits, train.y, 1),
             "n_train": len(train), "n_val": len(val), "n_classes": n_classes, "classes": list(train.classes),
             "n_features": n_feat[s], "n_units": len(index[s]), "units_sha256": indices_digest(index[s]),
@@ -161,7 +176,7 @@ def readout_stages(model, train: LabelledSet, val: LabelledSet, stages: list[str
                       "units": index[s].contiguous(), "shift": shift[s].contiguous(), "scale": scale[s].contiguous()})
         write_json(result_path(out_dir, s), record)
         records[s] = record
-        say(f"{s}: top-1 {record['top1']:.3f}, top-5 {record['top5']:.3f} ({record['n_units']} of "
+        say(f"{s}: top-1 {record['top1']:.3f}, top-5 {format_top5(record['top5'])} ({record['n_units']} of "
             f"{record['n_features']} units)")
     return {s: records[s] for s in stages}
 

@@ -1,4 +1,5 @@
-"""Probe S11 (weights): a checkpoint holding NaN is refused in one line; integer-stored weights load with a notice."""
+"""Probe S11 (weights): a checkpoint holding NaN is refused in one line; so are integer-stored weights (issue 27:
+they printed NaN probabilities with exit 0); float16-stored weights load with a notice."""
 from __future__ import annotations
 
 import torch
@@ -11,7 +12,7 @@ def _lite0_state() -> dict[str, torch.Tensor]:
     return {k: v.clone() for k, v in load_model("efficientnet_lite0").net.state_dict().items()}
 
 
-def test_nan_weights_are_refused_and_integer_weights_give_a_notice(tmp_path):
+def test_nan_and_integer_weights_are_refused_and_float16_weights_give_a_notice(tmp_path):
     from safetensors.torch import save_file
 
     state = _lite0_state()
@@ -27,8 +28,14 @@ def test_nan_weights_are_refused_and_integer_weights_give_a_notice(tmp_path):
     ints["conv_stem.weight"] = (state["conv_stem.weight"] * 100).round().to(torch.int8)
     save_file(ints, str(tmp_path / "int8.safetensors"))
     r = invoke("predict", "efficientnet_lite0", "builtin:chelsea", "--weights", str(tmp_path / "int8.safetensors"))
+    assert_one_line(r, "efficientnet_lite0", "stored as int8", "conv_stem.weight", "dequantise")
+    assert "nan" not in r.stdout
+
+    half = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    save_file(half, str(tmp_path / "half.safetensors"))
+    r = invoke("predict", "efficientnet_lite0", "builtin:chelsea", "--weights", str(tmp_path / "half.safetensors"))
     assert r.code == 0, r.stderr
-    assert "stored as int8" in r.stderr and "conv_stem.weight" in r.stderr
+    assert "stored as float16" in r.stderr and "nan" not in r.stdout
 
     save_file(state, str(tmp_path / "good.safetensors"))  # the same weights as stored: no notice
     r = invoke("predict", "efficientnet_lite0", "builtin:chelsea", "--weights", str(tmp_path / "good.safetensors"))
