@@ -434,10 +434,8 @@ def test_pkg_sources_run_no_code_unless_declared(cli, tmp_path):
     marker = tmp_path / "PWNED"
     (pp / "evilmod.py").write_text(f"open({str(marker)!r}, 'w').write('code ran')\ndef f():\n    return 'x'\n")
     (pp / "weightpkg.py").write_text("def notpath():\n    return 42\ndef boom():\n    raise RuntimeError('broken')\n")
-    reg = tmp_path / "registry.yaml"
-    data = yaml.safe_load(Path(__file__).resolve().parents[1].joinpath("registry.yaml").read_text())
-    data["weight_packages"] = [*data.get("weight_packages", []), "weightpkg"]
-    reg.write_text(yaml.safe_dump(data))
+    reg = tmp_path / "registry.yaml"  # added to the built-in registry (METAZOO_REGISTRY adds)
+    reg.write_text(yaml.safe_dump({"weight_packages": ["weightpkg"], "models": []}))
     env = {"PYTHONPATH": str(pp), "METAZOO_REGISTRY": str(reg), "METAZOO_CACHE": str(tmp_path / "c")}
     for source in ["pkg://evilmod:f", "pkg://os:abort", "pkg://this:", "pkg://os:getpid"]:
         cfg = _config(tmp_path, {"efficientnet_lite0": source})
