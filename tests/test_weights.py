@@ -283,7 +283,7 @@ def test_archive_fetched_once_resumed_and_extracted_in_one_pass(cli, tmp_path, s
 
 def test_fetch_archive_from_a_local_copy_no_network(cli, tmp_path, syn_archive):
     _, body = syn_archive
-    copy = tmp_path / "pytorch_metamers_visual_model_checkpoints.tar"
+    copy = tmp_path / "my_download.tar"  # no registry URL has this name: matched by its members
     copy.write_bytes(body)
     reg = _syn_registry(tmp_path, "http://127.0.0.1:9/never/study.tar")
     env = _env(tmp_path, reg, offline=True)

@@ -272,7 +272,9 @@ def _check_options(group: Group, where: str) -> None:
         OPTION_MODELS[group.kind].model_validate(group.options)
     except ValidationError as e:
         first = e.errors()[0]
-        raise PlanError(f"{where}: option '{'.'.join(map(str, first['loc']))}': {first['msg']}") from None
+        loc = [str(p) for i, p in enumerate(first["loc"]) if i == 0 or isinstance(p, int)]  # no union member tags
+        what = "Input should be a number" if len(loc) < len(first["loc"]) else first["msg"]  # int | float
+        raise PlanError(f"{where}: option '{'.'.join(loc)}': {what}") from None
     _check_option_values(group, where)
 
 
