@@ -82,7 +82,7 @@ def plan_missing(models: list[str], have: dict[str, dict[str, list]], metamer_st
         if todo:
             groups.append({"kind": "robustness", "models": todo, "inputs": list(s.inputs), "seeds": [s.seed],
                            "options": {"norm": norm, "eps": list(s.eps[norm]), "steps": s.steps,
-                                       "subsets": s.subsets, "n": s.n}})
+                                       "step_ratio": s.step_ratio, "subsets": s.subsets, "n": s.n}})
     todo = [m for m in models if not any(r.get("benchmark") == "imagenet-c" for r in have.get(m, {}).get("ood", []))]
     if todo:
         opts = {"severities": list(s.severities)}
