@@ -6,14 +6,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from .models import declares_weights
+from .models import declares_weights, random_without_checkpoint
 from .registry import ModelSpec
 
 
 @dataclass(frozen=True)
 class Availability:
     """`runs`: every stage can run offline here; `stages`: the stages that can (all of them when `runs`);
-    `why`: 'cached', 'no weights needed', 'weights-free stages only' or 'weights not here'."""
+    `why`: 'cached', 'no weights needed', 'RANDOM weights: none declared', 'weights-free stages only' or
+    'weights not here'."""
     runs: bool
     stages: tuple[str, ...]
     why: str
@@ -24,6 +25,8 @@ def availability(spec: ModelSpec) -> Availability:
     from . import weights
 
     everything = tuple(spec.stage_names)
+    if random_without_checkpoint(spec):
+        return Availability(True, everything, "RANDOM weights: none declared")
     if not declares_weights(spec):
         return Availability(True, everything, "no weights needed")
     if weights.is_cached(spec):

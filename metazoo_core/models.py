@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .errors import MetazooError, WeightsError
+from .errors import MetazooError, RegistryError, WeightsError
 from .plugins import PluginHost, host
 from .registry import ModelSpec
 
@@ -73,6 +73,41 @@ def declares_weights(spec: ModelSpec) -> bool:
     return bool(w.source or w.archive or w.manual or w.fallbacks)
 
 
+def random_without_checkpoint(spec: ModelSpec) -> bool:
+    """Whether `spec` names no checkpoint although learned weights reach some of its stages (`needs_weights`): it
+    then runs with its family's random initialisation and is flagged RANDOM everywhere, as `--random-weights` is."""
+    return not declares_weights(spec) and any(s.needs_weights for s in spec.stages)
+
+
+_SHAPES_CHECKED: set[str] = set()
+"""Specs (as JSON) whose declared stage shapes matched a meta-device forward in this process."""
+
+
+def check_declared_shapes(spec: ModelSpec, plugin_host: PluginHost | None = None) -> None:
+    """One line (RegistryError) naming the first stage whose declared `shape` differs from what the network gives,
+    from a forward on the meta device (no memory, no weights). Built-in entries are checked by the contract test
+    (tests/test_contract.py) and skipped here; other specs (a `METAZOO_REGISTRY` file, plugins, specs made in
+    Python) are checked once per process, at their first load. A network whose forward the meta device cannot run
+    is not checked here (its first real forward is)."""
+    from .stages import StagedModel, stage_shapes
+
+    h = _host(plugin_host)
+    key = spec.model_dump_json()
+    if key in _SHAPES_CHECKED or h.builtin_specs.get(spec.id) == spec:
+        return
+    try:
+        real = stage_shapes(StagedModel(spec, build_network(spec, device="meta", plugin_host=plugin_host)).to("meta"))
+    except (NotImplementedError, RuntimeError):
+        return
+    for stage in spec.stages:
+        if tuple(stage.shape) != real.get(stage.name, tuple(stage.shape)):
+            shown = "×".join(map(str, real[stage.name]))
+            raise RegistryError(f"model '{spec.id}': stage '{stage.name}' is declared "
+                                f"{'×'.join(map(str, stage.shape))} but its network gives {shown} (checked on the "
+                                f"meta device at first load); set `shape: {list(real[stage.name])}` in its entry")
+    _SHAPES_CHECKED.add(key)
+
+
 def weights_free_notice(spec: ModelSpec, stages: list[str] | None, weights: str | None = None) -> str | None:
     """The notice for running without the checkpoint when only weights-free stages are asked for, else None.
 
@@ -105,6 +140,8 @@ def load_model(model: str | ModelSpec, pretrained: bool = True, weights: str | N
     import torch
 
     spec = _host(plugin_host).registry.get(model) if isinstance(model, str) else model
+    if device != "meta":
+        check_declared_shapes(spec, plugin_host)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)  # random/constructed weights are the same in every process
         network = build_network(spec, device="meta" if device == "meta" else "cpu", plugin_host=plugin_host)
@@ -118,5 +155,6 @@ def load_model(model: str | ModelSpec, pretrained: bool = True, weights: str | N
                                                      "separate readout; loaded the main checkpoint only"]))
     staged = StagedModel(spec, network, fake_relu=fake_relu)
     staged.weights_sha256, staged.weights_source, staged.weights_notice = sha, source, notice
-    staged.random_weights = not pretrained and weights is None and declares_weights(spec)
+    staged.random_weights = weights is None and (not pretrained and declares_weights(spec)
+                                                 or random_without_checkpoint(spec))
     return staged if device == "cpu" else staged.to(device)

@@ -17,8 +17,8 @@ import pluggy
 from . import hookspecs
 from .errors import MetazooError, RegistryError
 from .family import Family, check_family
-from .registry import (DEFAULT_REGISTRY, ArchiveSpec, ModelSpec, Registry, check_archive_refs, load_registry,
-                       parse_archives, parse_specs)
+from .registry import (DEFAULT_REGISTRY, ArchiveSpec, ModelSpec, Registry, add_registry, check_archive_refs,
+                       load_registry, parse_archives, parse_specs)
 
 ENTRY_POINT_GROUP = "metazoo"
 BUILTIN_DIST = "metazoo"
@@ -42,6 +42,8 @@ class PluginHost:
     plugins: dict[str, PluginInfo]
     registry: Registry
     families: dict[str, Family] = field(default_factory=dict)
+    builtin_specs: dict[str, ModelSpec] = field(default_factory=dict)
+    """The entries of the built-in registry file (their stage shapes are checked by the contract test)."""
 
     @property
     def failures(self) -> list[PluginInfo]:
@@ -158,8 +160,10 @@ def _collect_families(pm: pluggy.PluginManager, plugins: dict[str, PluginInfo]) 
 
 
 def build_host(extra_plugins: dict[str, Any] | None = None, registry_file=DEFAULT_REGISTRY,
-               use_entry_points: bool = True) -> PluginHost:
+               use_entry_points: bool = True, user_registry=None) -> PluginHost:
     """Discover plugins, collect their families and specs, and build the combined registry.
+
+    `user_registry`: a registry file whose entries are added to `registry_file`'s (an id clash is one line).
 
     Every spec's family, weights.format and metamer.schedule are checked against the registered families here
     (no torch): a bad registry-file entry raises one RegistryError line listing the valid choices; a bad plugin
@@ -176,8 +180,13 @@ def build_host(extra_plugins: dict[str, Any] | None = None, registry_file=DEFAUL
                 check_family(spec, families, origin)
 
     loaded = load_registry(registry_file)
+    check(loaded.specs, str(registry_file))
+    builtin = {s.id: s for s in loaded.specs} if registry_file == DEFAULT_REGISTRY else {}
+    if user_registry:
+        n_base = len(loaded.specs)
+        loaded = add_registry(loaded, user_registry)
+        check(loaded.specs[n_base:], str(user_registry))
     specs = list(loaded.specs)
-    check(specs, str(registry_file))
     archives = dict(loaded.archives)
     plugin_archives: dict[str, dict[str, ArchiveSpec]] = {}
 
@@ -223,7 +232,7 @@ def build_host(extra_plugins: dict[str, Any] | None = None, registry_file=DEFAUL
         info.n_specs = len(new)
         specs.extend(new)
     return PluginHost(manager=pm, plugins=plugins, registry=Registry(specs, archives, loaded.weight_packages),
-                      families=families)
+                      families=families, builtin_specs=builtin)
 
 
 def _command_name(command: Any) -> str:
@@ -254,8 +263,9 @@ REGISTRY_ENV = "METAZOO_REGISTRY"
 
 @functools.lru_cache(maxsize=1)
 def host() -> PluginHost:
-    """The process-wide plugin host (discovered once); `METAZOO_REGISTRY` may point to another registry file."""
-    return build_host(registry_file=os.environ.get(REGISTRY_ENV) or DEFAULT_REGISTRY)
+    """The process-wide plugin host (discovered once); `METAZOO_REGISTRY` may name a registry file whose models are
+    added to the built-in ones."""
+    return build_host(user_registry=os.environ.get(REGISTRY_ENV) or None)
 
 
 def registry() -> Registry:

@@ -21,6 +21,10 @@ from .errors import RegistryError, UnknownModelError, UnknownStageError, suggest
 DEFAULT_REGISTRY = Path(__file__).parent / "data" / "registry.yaml"
 IMPLICIT_STAGE = "input_after_preproc"
 """Every model also exposes this stage: the input after the model's own normalisation (the study's name)."""
+ADD_A_MODEL = ("To add your own: list it in a registry file and set METAZOO_REGISTRY=my.yaml (added to the built-in "
+               "models), or write a plugin; both are in docs/plugin-guide.md (\"Adding a model\"). Ids such as "
+               "timm:NAME are planned, not available yet")
+"""How to add a model, told with every unknown id."""
 
 
 class _Strict(BaseModel):
@@ -260,11 +264,13 @@ class RegistryFile(NamedTuple):
     """Python modules allowed as `pkg://MODULE:CALLABLE` weight sources (top-level `weight_packages:`)."""
 
 
-def load_registry(path: Path | str = DEFAULT_REGISTRY) -> RegistryFile:
+def load_registry(path: Path | str = DEFAULT_REGISTRY,
+                  known_archives: dict[str, ArchiveSpec] | None = None) -> RegistryFile:
     """Read and validate a registry YAML file: `models:` (a list of entries), optional `archives:` and
     `weight_packages:`.
 
-    Every `weights.archive` (and `build.readout_weights.archive`) must name a key of `archives:`.
+    Every `weights.archive` (and `build.readout_weights.archive`) must name a key of `archives:` (or of
+    `known_archives`, the tables of registries read before this one).
     """
     path = Path(path)
     try:
@@ -284,7 +290,7 @@ def load_registry(path: Path | str = DEFAULT_REGISTRY) -> RegistryFile:
         raise RegistryError(f"{path}: expected a mapping with a 'models:' list at the top level")
     archives = parse_archives(data.get("archives") or {}, str(path))
     specs = parse_specs(data["models"], str(path))
-    check_archive_refs(specs, archives, str(path))
+    check_archive_refs(specs, {**(known_archives or {}), **archives}, str(path))
     packages = data.get("weight_packages") or []
     if not isinstance(packages, list) or not all(isinstance(p, str) and p.isidentifier() for p in packages):
         raise RegistryError(f"{path}: 'weight_packages:' must be a list of Python module names")
@@ -314,6 +320,20 @@ def check_archive_refs(specs: Iterable[ModelSpec], archives: dict[str, ArchiveSp
                 known = ", ".join(archives) or "none"
                 raise RegistryError(f"{origin}: entry '{s.id}': weights archive '{name}' is not in the "
                                     f"'archives:' table{suggest(str(name), list(archives))} (known: {known})")
+
+
+def add_registry(base: RegistryFile, path: Path | str) -> RegistryFile:
+    """`base` with the entries, archives and weight packages of the registry file `path` added (a user's own models
+    next to the built-in ones, `METAZOO_REGISTRY`). An id or archive name `base` already has: one line."""
+    extra = load_registry(path, base.archives)
+    for what, new, old in (("model id", [s.id for s in extra.specs], {s.id for s in base.specs}),
+                           ("archive", list(extra.archives), set(base.archives))):
+        clash = [name for name in new if name in old]
+        if clash:
+            raise RegistryError(f"{path}: {what} '{clash[0]}' is already built in; give your entry another name "
+                                "(a registry file adds to the built-in registry, it cannot replace an entry)")
+    return RegistryFile([*base.specs, *extra.specs], {**base.archives, **extra.archives},
+                        list(dict.fromkeys([*base.weight_packages, *extra.weight_packages])))
 
 
 def load_registry_file(path: Path | str = DEFAULT_REGISTRY) -> list[ModelSpec]:
@@ -348,8 +368,8 @@ class Registry:
             return self._specs[model_id]
         except KeyError:
             raise UnknownModelError(
-                f"unknown model '{model_id}'{suggest(model_id, self.ids())}; `metazoo list` shows all ids"
-            ) from None
+                f"unknown model '{model_id}'{suggest(model_id, self.ids())}; `metazoo list` shows all ids. "
+                f"{ADD_A_MODEL}") from None
 
     def query(
         self,

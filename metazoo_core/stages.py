@@ -230,6 +230,22 @@ class StagedModel(nn.Module):
     def stage_names(self) -> list[str]:
         return self.spec.stage_names
 
+    @property
+    def checkpoint_skipped(self) -> bool:
+        """True when the registry names a checkpoint that was neither loaded nor replaced (`--weights`,
+        `--random-weights`): only weights-free stages were asked for (`models.weights_free_notice`), so only
+        the stages no learned weight reaches are meaningful (`meaningful_stages`)."""
+        from .models import declares_weights
+
+        return self.weights_sha256 is None and not self.random_weights and declares_weights(self.spec)
+
+    def meaningful_stages(self) -> list[str]:
+        """`input_after_preproc` and every stage, in order; only the weights-free ones when the checkpoint was
+        skipped (`checkpoint_skipped`)."""
+        names = [IMPLICIT_STAGE, *self.spec.stage_names]
+        return [n for n in names if n == IMPLICIT_STAGE or not (self.checkpoint_skipped and
+                                                               self.spec.stage(n).needs_weights)]
+
     def preprocess(self, x: Tensor, clamp: bool = True) -> Tensor:
         """Clamp to the input range, then normalise: the `input_after_preproc` stage. clamp=False is for callers
         that guarantee x is already in the range (the clamp is then the identity, forward and backward)."""

@@ -111,3 +111,41 @@ def test_audio_output_order_is_the_study_label_map():
     assert {i: word_answer(str(i)) for i in STUDY_WORD_INDEX} == STUDY_WORD_INDEX  # the experiment's answer key
     assert names[1:] == sorted(names[1:]) and len(set(names)) == 794
     assert audio_output_names(793) is None and audio_output_names(795) is None
+
+
+# -- generation at weights-free stages, offline with an empty cache (issue 26) ----------------------------------------
+@pytest.mark.parametrize("model_id,stage", [("cochcnn9", "cochleagram"), ("spectemp", "average")])
+def test_generate_at_weights_free_stages_runs_offline(cli, tmp_path, model_id, stage):
+    import json
+
+    cache, hf = tmp_path / "cache", tmp_path / "hf"
+    cache.mkdir()
+    hf.mkdir()
+    env = {"METAZOO_CACHE": str(cache), "HF_HOME": str(hf), "HF_HUB_OFFLINE": "1"}
+    r = cli("generate", model_id, "builtin:apple", "--stage", stage, "--iterations", "1", "--blocks", "1",
+            "--workers", "1", "--out", str(tmp_path / "run"), env=env)
+    assert r.returncode == 0, r.stderr
+    assert f"stage(s) {stage} of '{model_id}' use no learned weights" in r.stderr
+    assert "the model's decision are skipped" in r.stderr
+    record = json.loads(next((tmp_path / "run").rglob("record.json")).read_text())
+    spec = registry().get(model_id)
+    free = ["input_after_preproc", *[s.name for s in spec.stages if not s.needs_weights]]
+    assert list(record["measures"]) == free and stage in free
+    assert record["prediction"]["rule"] is None and record["weights_sha256"] is None
+    assert record["random_weights"] is False
+    assert not any(p.is_file() for p in [*cache.rglob("*"), *hf.rglob("*")])  # nothing downloaded
+    r = cli("generate", model_id, "builtin:apple", "--stage", stage, "--stage", spec.stage_names[-1],
+            "--iterations", "1", "--blocks", "1", "--workers", "1", "--out", str(tmp_path / "run2"), env=env)
+    assert r.returncode != 0 and "Traceback" not in r.stderr and "weights" in r.stderr  # a learned stage needs them
+
+
+def test_meaningful_stages_are_the_weights_free_ones_only_without_the_checkpoint():
+    spec = registry().get("cochcnn9")
+    skipped = load_model(spec, stages=["cochleagram"])
+    random = load_model(spec, pretrained=False)
+    assert skipped.checkpoint_skipped and not random.checkpoint_skipped
+    assert skipped.meaningful_stages() == ["input_after_preproc", "cochleagram"]
+    assert random.meaningful_stages() == ["input_after_preproc", *spec.stage_names]
+    x = torch.randn(1, *spec.input.shape) * 0.01
+    torch.testing.assert_close(skipped(x, ["cochleagram"])["cochleagram"], random(x, ["cochleagram"])["cochleagram"],
+                               rtol=0, atol=0)

@@ -132,3 +132,95 @@ def test_study_models_carry_the_published_human_recognition_and_pages_render_it(
     page = (tmp_path / "alexnet.html").read_text()
     assert 'id="humans"' in page and page.count("<tr><td>") >= len(stages)
     assert (tmp_path / "leaderboard.csv").read_text().splitlines()[1].startswith("alexnet,,")
+
+
+# -- like with like (issue 26) ---------------------------------------------------------------------------------------
+def test_profile_pages_show_the_schedule_and_the_final_loss(profiled):
+    root, _, _ = profiled
+    prof = json.loads((root / "out" / "profile.json").read_text())["profiles"]
+    for m in MODELS:
+        met = prof[m]["metamers"]
+        assert met["schedules"] == [{"recipe": "feather2023", "iterations": 2, "blocks": 1, "init_step": 1.0}]
+        assert set(met["stages"]) == {"blocks_1", "head"} and all(c["n"] == 1 for c in met["stages"].values())
+        assert all(0 < c["final_loss_mean"] == c["final_loss_max"] for c in met["stages"].values())
+        assert prof[m]["settings_differ"] == {}
+        page = (root / "out" / f"{m}.html").read_text()
+        assert "feather2023, 2 iterations ×\n1 blocks, init_step 1.0" in page and 'id="convergence"' in page
+        assert f"{met['stages']['head']['final_loss_mean']:.3f}" in page and "settings differ" not in page
+
+
+def test_profile_remeasures_records_made_with_other_settings_or_marks_them(profiled, cli):
+    """Earlier records at other settings (here: PGD steps 2 in the store, asked 3) are measured again with --fill
+    (only that unit runs), and shown with a visible "settings differ" mark with --no-fill (asked 5)."""
+    root, _, _ = profiled
+    store, runs = root / "store", root / "runs"
+    tiny = [*TINY[:TINY.index("--steps")], *TINY[TINY.index("--steps") + 2:]]
+    again = cli("profile", MODELS[0], "--out", str(root / "steps3"), "--store", str(store), "--runs", str(runs),
+                *tiny, "--steps", "3")
+    assert again.returncode == 0, again.stderr
+    assert "profile sweep: 1 units, 0 already done, 1 to run" in again.stderr  # the robustness unit only
+    prof = json.loads((root / "steps3" / "profile.json").read_text())["profiles"][MODELS[0]]
+    used = [json.loads(Path(p).read_text()) for p in prof["sources"]]
+    assert [r["steps"] for r in used if r.get("schema") == "metazoo.robustness/1"] == [3]
+    assert prof["settings_differ"] == {}
+    marked = cli("profile", MODELS[0], "--out", str(root / "steps5"), "--store", str(store), "--runs", str(runs),
+                 *tiny, "--steps", "5", "--init-step", "8", "--no-fill")
+    assert marked.returncode == 0, marked.stderr
+    prof = json.loads((root / "steps5" / "profile.json").read_text())["profiles"][MODELS[0]]
+    assert prof["settings_differ"] == {"robustness linf": ["steps 3, asked 5"],
+                                       "metamers": ["init step 1.0, asked 8.0"]}
+    row = prof["leaderboard"]
+    assert row["settings_differ"] == "robustness linf: steps 3, asked 5; metamers: init step 1.0, asked 8.0"
+    assert "⚠ settings differ" in (root / "steps5" / "index.html").read_text()
+    page = (root / "steps5" / f"{MODELS[0]}.html").read_text()
+    assert 'id="settings-differ"' in page and "robustness linf: steps 3, asked 5" in page
+    assert "settings_differ" in (root / "steps5" / "leaderboard.csv").read_text().splitlines()[0]
+
+
+def _robustness_record(**change) -> dict:
+    rec = {"schema": "metazoo.robustness/1", "model": "efficientnet_lite0", "attack": "untargeted", "norm": "linf",
+           "steps": 4, "step_ratio": 0.25, "subsets": 1, "n": 2, "inputs": ["builtin:chelsea", "builtin:coffee"],
+           "results": [{"eps": 0.0, "mean": 1.0, "sem": 0.0}, {"eps": 0.001, "mean": 0.5, "sem": 0.0}]}
+    return {**rec, **change}
+
+
+def test_settings_differences_name_what_differs():
+    from metazoo_core.profile.settings import input_set, ood_differences, robustness_differences
+
+    asked = {"eps": [0.0, 0.001], "steps": 4, "step_ratio": 0.25, "subsets": 1, "n": 2}
+    inputs = input_set(["builtin:coffee", "builtin:chelsea"], "vision")
+    assert robustness_differences(_robustness_record(), asked, inputs, "vision") == []
+    # the walkthrough's lite0: 8-step PGD on 7 ε values, 8 images
+    seven = [{"eps": e, "mean": 0.5, "sem": 0.0} for e in (0, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)]
+    old = _robustness_record(steps=8, results=seven, n=8, inputs=[f"builtin:{n}" for n in "abcdefgh"])
+    assert robustness_differences(old, asked, inputs, "vision") == [
+        "ε 0, 0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, asked 0, 0.001", "steps 8, asked 4", "other inputs",
+        "n 8, asked 2"]
+    # n below what was asked is the same measurement when the inputs are the same (capped by what is available)
+    assert robustness_differences(_robustness_record(), {**asked, "n": 1024}, inputs, "vision") == []
+    ic = {"accuracy": {c: {str(s): 0.5 for s in (1, 2, 3, 4, 5)} for c in ("gaussian_noise", "shot_noise")},
+          "inputs": ["builtin:chelsea", "builtin:coffee"]}
+    assert ood_differences(ic, ["gaussian_noise", "shot_noise"], [1, 2, 3, 4, 5], inputs, "vision") == []
+    assert ood_differences(ic, ["gaussian_noise"], [3], inputs, "vision") == [
+        "2 corruptions, asked 1", "severities 1,2,3,4,5, asked 3"]
+
+
+def test_records_at_other_settings_are_planned_again_with_fill(tmp_path):
+    from metazoo_core.plugins import registry
+    from metazoo_core.profile.build import ProfileSettings, plan_missing, sort_by_settings
+
+    reg = registry()
+    s = ProfileSettings(stages=("blocks_1",), inputs=("builtin:chelsea", "builtin:coffee"), eps={"linf": (0.0, 1e-3)},
+                        steps=4, subsets=1, n=2, corruptions=("gaussian_noise",), severities=(3,))
+    have = {"efficientnet_lite0": {"robustness": [_robustness_record(steps=8), _robustness_record()]}}
+    kept, differ = sort_by_settings(["efficientnet_lite0"], have, s, reg, reuse_other=False)
+    assert kept["efficientnet_lite0"]["robustness"] == [_robustness_record()] and differ == {}  # the older, same
+    have = {"efficientnet_lite0": {"robustness": [_robustness_record(steps=8)]}}
+    kept, differ = sort_by_settings(["efficientnet_lite0"], have, s, reg, reuse_other=False)
+    assert kept["efficientnet_lite0"]["robustness"] == [] and differ == {}
+    plan = plan_missing(["efficientnet_lite0"], kept, {"efficientnet_lite0": {"blocks_1"}}, s, reg)
+    assert [g["kind"] for g in plan["groups"]] == ["robustness", "ood"]
+    assert plan["groups"][0]["options"]["steps"] == 4
+    kept, differ = sort_by_settings(["efficientnet_lite0"], have, s, reg, reuse_other=True)
+    assert kept["efficientnet_lite0"]["robustness"] == have["efficientnet_lite0"]["robustness"]
+    assert differ == {"efficientnet_lite0": {"robustness linf": ["steps 8, asked 4"]}}

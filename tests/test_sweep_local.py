@@ -97,6 +97,31 @@ def test_metamer_unit_equals_a_direct_engine_call(tmp_path):
     assert row["final_loss"] == pytest.approx(direct[0]["final_loss"], rel=1e-6)
 
 
+def test_metamer_unit_takes_the_recipe_constants_as_generate_does(tmp_path):
+    """A plan's init_step (and the other recipe constants) reach the engine: the unit equals a direct call with
+    `tuned_recipe(init_step=8, noise_std=0.1)` and its record says so (issue 26)."""
+    import torch
+    from safetensors.torch import load_file
+
+    from metazoo_core.inputs import load_input
+    from metazoo_core.metamer import generate_metamers
+    from metazoo_core.metamer.recipes import tuned_recipe
+    from metazoo_core.models import load_model
+
+    plan = write_plan(tmp_path, kind="metamer", stages=["blocks_1"], inputs=["builtin:rocket"],
+                      options={**SHORT, "init_step": 8, "noise_std": 0.1})
+    store = run_debug(plan, tmp_path / "run")
+    row = table(store).iloc[0]
+    assert row["recipe.init_step"] == 8 and row["recipe.noise_std"] == 0.1
+    assert json.loads(row["recipe.step_sizes"]) == [8, 4]
+    saved = load_file(store.root / Path(row["record"]).parent / "metamer.safetensors")["metamer"]
+    model = load_model("efficientnet_lite0")
+    direct = generate_metamers(model, [load_input("builtin:rocket", model.spec)], ["blocks_1"],
+                               recipe=tuned_recipe("feather2023", init_step=8, noise_std=0.1), iterations=4,
+                               blocks=2, batch_size=1)
+    torch.testing.assert_close(saved, direct.metamers[0], rtol=0, atol=0)
+
+
 def test_null_distribution_unit_equals_a_direct_build(tmp_path):
     import torch
 

@@ -95,6 +95,16 @@ def test_relative_inputs_resolve_against_the_plan_folder(tmp_path):
     ("kind: robustness\nmodels: [efficientnet_lite0]\ninputs: [builtin:chelsea]\noptions: {norm: l2}\n",
      "needs options eps"),
     ("retries: -1\nmodels: [efficientnet_lite0]\nstages: [head]\ninputs: [builtin:chelsea]\n", "field 'retries'"),
+    ("kind: metamer\nmodels: [efficientnet_lite0]\nstages: [head]\ninputs: [builtin:chelsea]\n"
+     "options: {init_step: -1}\n", "option 'init_step': Input should be greater than 0"),
+    ("kind: metamer\nmodels: [efficientnet_lite0]\nstages: [head]\ninputs: [builtin:chelsea]\n"
+     "options: {init_step: x}\n", "option 'init_step': Input should be a number"),
+    ("kind: metamer\nmodels: [efficientnet_lite0]\nstages: [head]\ninputs: [builtin:chelsea]\n"
+     "options: {recipe: adam, init_step: 8}\n", "option init_step: --init-step applies to the normalised-gradient"),
+    ("kind: metamer\nmodels: [efficientnet_lite0]\nstages: [head]\ninputs: [builtin:chelsea]\n"
+     "options: {optimise: fold-bm}\n", "optimise"),
+    ("kind: null_distribution\nmodels: [efficientnet_lite0]\ninputs: [builtin]\noptions: {pairing: blockd}\n",
+     "option 'pairing': Input should be 'independent' or 'blocked'"),
 ])
 def test_plan_mistakes_are_one_line_errors(tmp_path, text, needle):
     path = tmp_path / "bad.yaml"

@@ -283,7 +283,7 @@ def test_archive_fetched_once_resumed_and_extracted_in_one_pass(cli, tmp_path, s
 
 def test_fetch_archive_from_a_local_copy_no_network(cli, tmp_path, syn_archive):
     _, body = syn_archive
-    copy = tmp_path / "pytorch_metamers_visual_model_checkpoints.tar"
+    copy = tmp_path / "my_download.tar"  # no registry URL has this name: matched by its members
     copy.write_bytes(body)
     reg = _syn_registry(tmp_path, "http://127.0.0.1:9/never/study.tar")
     env = _env(tmp_path, reg, offline=True)
@@ -434,10 +434,8 @@ def test_pkg_sources_run_no_code_unless_declared(cli, tmp_path):
     marker = tmp_path / "PWNED"
     (pp / "evilmod.py").write_text(f"open({str(marker)!r}, 'w').write('code ran')\ndef f():\n    return 'x'\n")
     (pp / "weightpkg.py").write_text("def notpath():\n    return 42\ndef boom():\n    raise RuntimeError('broken')\n")
-    reg = tmp_path / "registry.yaml"
-    data = yaml.safe_load(Path(__file__).resolve().parents[1].joinpath("registry.yaml").read_text())
-    data["weight_packages"] = [*data.get("weight_packages", []), "weightpkg"]
-    reg.write_text(yaml.safe_dump(data))
+    reg = tmp_path / "registry.yaml"  # added to the built-in registry (METAZOO_REGISTRY adds)
+    reg.write_text(yaml.safe_dump({"weight_packages": ["weightpkg"], "models": []}))
     env = {"PYTHONPATH": str(pp), "METAZOO_REGISTRY": str(reg), "METAZOO_CACHE": str(tmp_path / "c")}
     for source in ["pkg://evilmod:f", "pkg://os:abort", "pkg://this:", "pkg://os:getpid"]:
         cfg = _config(tmp_path, {"efficientnet_lite0": source})

@@ -164,7 +164,12 @@ def run_generate(model: str, inputs: list[str], stages: list[str], recipe: str =
     failed += bad
     if not items:
         raise MetazooError("no usable inputs; give image/sound files, folders or builtin:NAME")
-    net = load_model(spec, pretrained=not random_weights, weights=weights, device=device)
+    # the measures and the decision read every stage: only weights-free stages may skip the checkpoint (not the
+    # readout-free ones, whose decision needs the readout)
+    net = load_model(spec, pretrained=not random_weights, weights=weights, device=device,
+                     stages=valid if spec.weights_free(valid) else None)
+    if net.checkpoint_skipped:
+        notice(f"{net.weights_notice}; the measures at stages that need it and the model's decision are skipped")
     if null is not None:
         null.check_model(net)
     else:

@@ -33,6 +33,14 @@ def _profile(
     inputs: Optional[list[str]] = typer.Option(None, "--inputs", "-i", help="natural images (default: builtin)"),
     iterations: Optional[int] = typer.Option(None, "--iterations", help="metamer steps per block (study: 3000)"),
     blocks: Optional[int] = typer.Option(None, "--blocks", help="metamer blocks (study: 8)"),
+    recipe: str = typer.Option("feather2023", "--recipe", help="metamer recipe, as in `metazoo generate`"),
+    init_step: Optional[float] = typer.Option(
+        None, "--init-step", help="first metamer step size, input units, halved every block (study: 1; a short "
+        "schedule needs a larger one, e.g. 8 as in docs/replication.md)"),
+    step_decay: Optional[float] = typer.Option(None, "--step-decay", help="step-size factor between blocks "
+                                               "(study: 0.5)"),
+    noise_mean: Optional[float] = typer.Option(None, "--noise-mean", help="mean of the metamers' initial noise"),
+    noise_std: Optional[float] = typer.Option(None, "--noise-std", help="std of the metamers' initial noise"),
     norms: str = typer.Option("linf", "--norms", help="robustness norms, comma-separated (l1, l2, linf)"),
     eps: Optional[str] = typer.Option(None, "--eps", help="ε grid for every norm, e.g. 0,0.001,0.004"),
     steps: int = typer.Option(64, "--steps", help="PGD steps (study: 64)"),
@@ -46,11 +54,17 @@ def _profile(
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Profile models: metamer recognisability by stage (by the other models), adversarial robustness curves,
-    ImageNet-C (and model-vs-human, when recorded) scores, readout accuracy by stage; sortable leaderboard."""
+    ImageNet-C (and model-vs-human, when recorded) scores, readout accuracy by stage; sortable leaderboard.
+    Earlier records are reused only when made with the settings asked for (with --no-fill they are shown marked
+    "settings differ")."""
     from metazoo_core.errors import InputError
     from metazoo_core.profile import ProfileSettings, build_profiles
     from metazoo_core.robustness.grids import check_norm
 
+    from metazoo_core.metamer.recipes import tuned_recipe
+
+    constants = {"init_step": init_step, "step_decay": step_decay, "noise_mean": noise_mean, "noise_std": noise_std}
+    tuned_recipe(recipe, **constants)  # a bad recipe or constant: one line before anything runs
     norm_list = tuple(check_norm(v.strip()) for v in norms.split(",") if v.strip())
     base = ProfileSettings()
     eps_map = dict(base.eps)
@@ -61,7 +75,8 @@ def _profile(
         raise InputError(f"--executor must be debug, local or slurm, not '{executor}'")
     settings = ProfileSettings(
         stages=tuple(stages) if stages else None, inputs=tuple(inputs) if inputs else base.inputs, seed=seed,
-        iterations=iterations, blocks=blocks, norms=norm_list, eps=eps_map, steps=steps, subsets=subsets, n=n,
+        recipe=recipe, iterations=iterations, blocks=blocks, constants=constants, norms=norm_list, eps=eps_map,
+        steps=steps, subsets=subsets, n=n,
         corruptions=tuple(corruptions) if corruptions else None,
         severities=tuple(severities) if severities else base.severities,
         readout_data=str(readout_data) if readout_data else None,

@@ -14,21 +14,23 @@ import torch
 from ..labels import category16_source, predict_labels
 from ..measures import all_measures
 from ..caveats import null_note
-from .null import NullDistribution, all_stage_names
+from .null import NullDistribution
 
 CRITERION_NAMES = {"spearman": "spearman", "pearson": "pearson", "snr": "snr_db"}
 
 
 def logits_stage(model) -> str | None:
-    """The stage holding the classifier output, or None for models without a classifier."""
-    if model.spec.classifier == "none":
+    """The stage holding the classifier output, or None for models without a classifier (or whose checkpoint was
+    skipped for weights-free stages: the decision needs it)."""
+    if prediction_rule(model) is None:
         return None
     return "logits" if "logits" in model.taps else "final"
 
 
 def measure_stages(model, x: torch.Tensor) -> dict[str, torch.Tensor]:
-    """One no-grad forward of (B, *input) through every stage (and the classifier) → {stage: (B, N)} float32."""
-    names = all_stage_names(model)
+    """One no-grad forward of (B, *input) through every meaningful stage (`StagedModel.meaningful_stages`: all, or
+    the weights-free ones when the checkpoint was skipped) and the classifier → {stage: (B, N)} float32."""
+    names = model.meaningful_stages()
     head = logits_stage(model)
     if head is not None and head not in names:
         names.append(head)
@@ -38,7 +40,9 @@ def measure_stages(model, x: torch.Tensor) -> dict[str, torch.Tensor]:
 
 
 def prediction_rule(model) -> str | None:
-    if model.spec.classifier == "none":
+    """The decision rule: "16-way", "argmax", or None (no classifier, or its checkpoint skipped for
+    weights-free stages)."""
+    if model.spec.classifier == "none" or model.checkpoint_skipped:
         return None
     return "16-way" if model.spec.classifier in ("imagenet1000", "zeroshot_imagenet") else "argmax"
 
@@ -68,7 +72,7 @@ def assess(model, stage: str, original: dict[str, torch.Tensor], metamer: dict[s
 
     original, metamer: `measure_stages` outputs for the same B items (originals and their metamers).
     """
-    stages = all_stage_names(model)
+    stages = model.meaningful_stages()
     per_stage = {s: all_measures(original[s], metamer[s]) for s in stages}
     batch = next(iter(original.values())).shape[0]
     rule = prediction_rule(model)

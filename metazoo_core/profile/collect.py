@@ -123,7 +123,8 @@ def _mean(values: list[float]) -> float | None:
 
 
 def leaderboard_row(model: str, profile: dict[str, Any]) -> dict[str, Any]:
-    """One row of the comparison table: every measure a number in [0, 1] (or κ in [−1, 1]) or None when absent."""
+    """One row of the comparison table: every measure a number in [0, 1] (or κ in [−1, 1]) or None when absent, and
+    `settings_differ`: the measures reused from records made with other settings than asked ("" when none)."""
     rec = profile.get("recognition") or {}
     stages = [s for s in rec if s != "natural"]
     curves = profile.get("robustness") or {}
@@ -134,7 +135,9 @@ def leaderboard_row(model: str, profile: dict[str, Any]) -> dict[str, Any]:
            "metamer_recognition_mean": _mean([rec[s]["accuracy"] for s in stages]),
            "readout_top1_last": list(readout.values())[-1]["top1"] if readout else None,
            "imagenet_c": (ood.get("imagenet_c") or {}).get("mean"),
-           "error_consistency": (ood.get("model_vs_human") or {}).get("mean_error_consistency")}
+           "error_consistency": (ood.get("model_vs_human") or {}).get("mean_error_consistency"),
+           "settings_differ": "; ".join(f"{k}: {', '.join(v)}"
+                                        for k, v in (profile.get("settings_differ") or {}).items())}
     for key, pts in sorted(curves.items()):
         row[f"robust_{key.replace(' ', '_')}"] = _mean([a for e, a, _ in pts if e > 0])
     return row

@@ -131,7 +131,8 @@ def write_pages(profiles: dict[str, Any], out: Path) -> list[Path]:
     write_json(out / "profile.json", {"schema": "metazoo.profile/1", "profiles": profiles,
                                       "leaderboard": rows})
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=[k for k, _, _ in [("model", "", ""), *cols]], lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=[k for k, _, _ in [("model", "", ""), *cols, ("settings_differ", "", "")]],
+                            lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     write_text(out / "leaderboard.csv", buf.getvalue())

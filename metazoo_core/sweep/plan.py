@@ -8,7 +8,7 @@ and either one group inline or a list `groups:`. A group is
     stages: [blocks_1, blocks_3, head]     # or "all", or {model_id: [stages]}; not used by the set kinds
     inputs: [builtin, builtin:chelsea, photos/, cat.png]   # `builtin` = the default set; folders = their files
     seeds: [0]
-    options: {recipe: feather2023, iterations: 3000, blocks: 8}   # passed to the unit kind
+    options: {recipe: feather2023, iterations: 3000, blocks: 8, init_step: 1}   # passed to the unit kind
 
 Expansion (deterministic: groups in order, then models, inputs, stages, seeds in the order given):
 - metamer, activations: one unit per (model, input, stage, seed);
@@ -37,13 +37,16 @@ from ..caveats import DEFAULT_NULL_PAIRS
 from ..errors import MetazooError
 from ..options import MAX_SEED
 
+RECIPE_CONSTANTS = ("init_step", "step_decay", "noise_mean", "noise_std")
+"""The recipe's constants a metamer group may set, as `metazoo generate --init-step` etc. (None: the recipe's or the
+model's value; `metazoo_core.metamer.recipes.tuned_recipe`)."""
 SET_KINDS = ("null_distribution", "robustness", "ood")
 """Kinds whose unit uses all of a group's inputs at once (one unit per model and seed)."""
 COMMON_OPTIONS = ("pretrained", "weights", "device")
 OPTIONS = {
-    "metamer": ("recipe", "iterations", "blocks", "null", "optimise"),
+    "metamer": ("recipe", "iterations", "blocks", *RECIPE_CONSTANTS, "null", "optimise"),
     "activations": (),
-    "null_distribution": ("pairs", "augment", "batch_size"),
+    "null_distribution": ("pairs", "augment", "batch_size", "pairing"),
     "robustness": ("norm", "eps", "steps", "step_ratio", "subsets", "n", "batch_size"),
     "ood": ("corruptions", "severities", "batch_size", "max_per_class"),
     "readout": ("units", "epochs", "batch_size", "max_lr", "initial_lr", "final_lr", "warmup_fraction", "optimizer",
@@ -103,6 +106,10 @@ class MetamerOptions(CommonOptions):
     recipe: StrictStr = "feather2023"
     iterations: Count | None = None
     blocks: Count | None = None
+    init_step: Annotated[Number, Field(gt=0)] | None = None
+    step_decay: Annotated[Number, Field(gt=0)] | None = None
+    noise_mean: Number | None = None
+    noise_std: Annotated[Number, Field(ge=0)] | None = None
     null: StrictStr | None = None
     optimise: StrictStr | None = None
 
@@ -111,6 +118,7 @@ class NullOptions(CommonOptions):
     pairs: Count = DEFAULT_NULL_PAIRS
     augment: StrictBool = True
     batch_size: Count = 16
+    pairing: Literal["independent", "blocked"] = "independent"
 
 
 class RobustnessOptions(CommonOptions):
@@ -264,12 +272,15 @@ def _check_options(group: Group, where: str) -> None:
         OPTION_MODELS[group.kind].model_validate(group.options)
     except ValidationError as e:
         first = e.errors()[0]
-        raise PlanError(f"{where}: option '{'.'.join(map(str, first['loc']))}': {first['msg']}") from None
+        loc = [str(p) for i, p in enumerate(first["loc"]) if i == 0 or isinstance(p, int)]  # no union member tags
+        what = "Input should be a number" if len(loc) < len(first["loc"]) else first["msg"]  # int | float
+        raise PlanError(f"{where}: option '{'.'.join(loc)}': {what}") from None
     _check_option_values(group, where)
 
 
 def _check_option_values(group: Group, where: str) -> None:
-    """Names the typed check cannot know: the recipe, the device's form."""
+    """Names the typed check cannot know: the recipe (and which constants it uses), the optimisations, the device's
+    form."""
     opts = group.options
     if "recipe" in opts:
         from ..metamer.recipes import RECIPES
@@ -277,6 +288,14 @@ def _check_option_values(group: Group, where: str) -> None:
         if opts["recipe"] not in RECIPES:
             raise PlanError(f"{where}: option 'recipe': unknown recipe {opts['recipe']!r}; "
                             f"choose from {', '.join(RECIPES)}")
+    if group.kind == "metamer":
+        from ..metamer.recipes import tuned_recipe
+
+        given = {k: opts[k] for k in RECIPE_CONSTANTS if opts.get(k) is not None}
+        try:
+            tuned_recipe(opts.get("recipe", "feather2023"), **given)
+        except MetazooError as e:
+            raise PlanError(f"{where}: option{'s' if len(given) > 1 else ''} {', '.join(given)}: {e}") from None
     if opts.get("optimise") is not None:
         from ..options import parse_optimisations
 

@@ -7,11 +7,14 @@ the registry's), `device` ("auto", the default, = the best available: cuda, mps,
 - activations: the stage activation of one input (`activations.safetensors`, key "activation", shape = the stage's
   per-example shape) and `record.json` (schema metazoo.activations/1) with its shape and summary statistics.
 - metamer: `metazoo_core.metamer.generate_metamers` for one (model, input, stage, seed); options `recipe`,
-  `iterations`, `blocks`, `null` (path of a saved null distribution), `optimise` (as `metazoo generate --optimise`;
+  `iterations`, `blocks`, the recipe's constants `init_step`, `step_decay`, `noise_mean`, `noise_std` (as
+  `metazoo generate --init-step` etc.; default: the recipe's or the model's), `null` (path of a saved null
+  distribution), `optimise` (as `metazoo generate --optimise`;
   a worker reuses its model, so folding and compiling happen once per model and stage). Files as the engine lays them
   out: `<model>/<input>/<stage>/record.json` etc.
 - null_distribution: `metazoo_core.metamer.build_null` over the group's inputs; options `pairs` (default 1000),
-  `augment` (default true), `batch_size` (pairs per forward pass, default 16). Writes `null.safetensors` (the
+  `augment` (default true), `batch_size` (pairs per forward pass, default 16), `pairing` (independent, the default,
+  or blocked; as `metazoo null --pairing`). Writes `null.safetensors` (the
   engine's format) and `record.json` (schema metazoo.null/1) with the maximum of every measure at every stage.
 - robustness: accuracy vs ε under untargeted white-box PGD at the input (`metazoo_core.robustness.evaluate`,
   as `metazoo robustness` does it) over the group's inputs, labelled by the model's clean prediction (or by class
@@ -35,7 +38,7 @@ from typing import Any, Callable
 from ..errors import MetazooError
 from ..fileio import save_tensors, write_json
 from ..metamer.runs import versions
-from .plan import Unit, input_label
+from .plan import RECIPE_CONSTANTS, Unit, input_label
 
 _model_cache: dict[tuple, Any] = {}
 
@@ -107,14 +110,17 @@ def _engine():
 
 
 def run_metamer(unit: Unit, out: Path) -> list[Path]:
+    from ..metamer.recipes import tuned_recipe
+
     engine = _engine()
     opts = unit.options
     device = resolve_device(opts.get("device"))
     model = cached_model(unit, device)
     item = _load(unit.input, model)
     null = engine.NullDistribution.load(Path(opts["null"])) if opts.get("null") else None
+    recipe = tuned_recipe(opts.get("recipe", "feather2023"), **{k: opts.get(k) for k in RECIPE_CONSTANTS})
     records = engine.generate_metamers(
-        model, [item], [unit.stage], recipe=opts.get("recipe", "feather2023"),
+        model, [item], [unit.stage], recipe=recipe,
         iterations=opts.get("iterations"), blocks=opts.get("blocks"), seed=unit.seed,
         batch_size=1, out_dir=out, null=null, device=device, resume=True, optimise=opts.get("optimise"))
     paths = sorted(out.rglob("record.json"))
@@ -133,7 +139,8 @@ def run_null(unit: Unit, out: Path) -> list[Path]:
     items = [_load(src, model) for src in unit.inputs]
     pairs = int(opts.get("pairs", 1000))
     null = engine.build_null(model, items, pairs=pairs, seed=unit.seed, augment=bool(opts.get("augment", True)),
-                             batch_size=int(opts.get("batch_size", 16)), device=device)
+                             batch_size=int(opts.get("batch_size", 16)), device=device,
+                             pairing=opts.get("pairing", "independent"))
     null.save(out / "null.safetensors")
     record = {
         "schema": "metazoo.null/1", "model": unit.model, "family": model.spec.family,

@@ -71,16 +71,14 @@ class Files:
 
 @pytest.fixture
 def weightpkg(tmp_path):
-    """An allowed package `weightpkg` (added to a copy of the registry's weight_packages:) and its env."""
+    """An allowed package `weightpkg` (added to the built-in weight_packages: by a METAZOO_REGISTRY file) and its env."""
     markers = tmp_path / "markers"
     markers.mkdir()
     pkg = tmp_path / "pp" / "weightpkg"
     pkg.mkdir(parents=True)
     (pkg / "__init__.py").write_text(PACKAGE.format(markers=str(markers)))
     reg = tmp_path / "registry.yaml"
-    data = yaml.safe_load((REPO / "registry.yaml").read_text())
-    data["weight_packages"] = [*data.get("weight_packages", []), "weightpkg"]
-    reg.write_text(yaml.safe_dump(data))
+    reg.write_text(yaml.safe_dump({"weight_packages": ["weightpkg"], "models": []}))
     cache = tmp_path / "cache"
     env = {"PYTHONPATH": os.pathsep.join([str(tmp_path / "pp"), os.environ.get("PYTHONPATH", "")]),
            "METAZOO_REGISTRY": str(reg), "METAZOO_CACHE": str(cache)}
