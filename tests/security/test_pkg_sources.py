@@ -71,7 +71,7 @@ class Files:
 
 @pytest.fixture
 def weightpkg(tmp_path):
-    """An allowed package `weightpkg` (added to the built-in weight_packages: by a METAZOO_REGISTRY file) and its env."""
+    """An allowed package `weightpkg` (added to the built-in weight_packages: by a METAZOO_REGISTRY file), its env."""
     markers = tmp_path / "markers"
     markers.mkdir()
     pkg = tmp_path / "pp" / "weightpkg"
