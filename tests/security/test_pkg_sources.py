@@ -10,7 +10,6 @@ import pytest
 import yaml
 from probes import assert_one_line, invoke
 
-REPO = Path(__file__).resolve().parents[2]
 
 PACKAGE = '''
 import inspect, os, sys
