@@ -14,12 +14,14 @@ from pathlib import Path
 
 from ..fileio import atomic_path, write_json, write_text
 from . import design as D
+from . import jspsych
 from .server import MEDIA, page, prepare_media
 
 
 def export_bundle(folder: Path | str, out: Path | str, settings: D.Settings, post_url: str = "",
                   participant_param: str = "PROLIFIC_PID", code_param: str = "cc") -> Path:
     """Write index.html, plans.json, static/ and the media under `out`; returns the index.html path."""
+    scripts = jspsych.static_dir()  # fetched, or one line, before anything is written
     design = D.load_design(folder, settings)
     D.save_settings(design, keep_existing=(design.root / "responses.sqlite").is_file())
     prepare_media(design)
@@ -34,6 +36,9 @@ def export_bundle(folder: Path | str, out: Path | str, settings: D.Settings, pos
     for f in _files(static):
         rel = f.relative_to(Path(str(static)))
         with atomic_path(out / "static" / rel) as tmp:
+            shutil.copyfile(f, tmp)
+    for f in _files(scripts):
+        with atomic_path(out / "static" / "jspsych" / f.name) as tmp:
             shutil.copyfile(f, tmp)
     plans = [D.browser_plan(D.plan(design, n)) for n in sorted(design.lists)]
     write_json(out / "plans.json", plans)

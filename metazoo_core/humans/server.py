@@ -22,6 +22,7 @@ from typing import Any
 
 from ..errors import InputError
 from . import design as D
+from . import jspsych
 from .store import ResponseStore
 
 MAX_BODY = 16 * 1024
@@ -135,6 +136,7 @@ def build_app(design: D.Design, store: ResponseStore, results_token: str):
     static = resources.files("metazoo_core.humans").joinpath("static")
     routes = [Route("/p/{token}", session_page), Route("/p/{token}/session", session),
               Route("/p/{token}/trials", post_trial, methods=["POST"]), Route("/results", results),
+              Mount("/static/jspsych", StaticFiles(directory=str(jspsych.static_dir())), name="jspsych"),
               Mount("/static", StaticFiles(directory=str(static)), name="static")]
     routes += [Mount(f"/media/{m}", StaticFiles(directory=str(design.root / m), check_dir=False), name=m)
                for m in MEDIA]
@@ -164,6 +166,7 @@ def serve(folder: Path | str, settings: D.Settings, host: str = "127.0.0.1", por
     import uvicorn
 
     design = D.load_design(folder, settings)
+    jspsych.static_dir()  # fetched, or one line, before the port is taken
     sock = bind(host, port)
     db = Path(db or design.root / "responses.sqlite")
     D.save_settings(design, keep_existing=db.is_file())
