@@ -120,7 +120,7 @@ def _tarball(pkg: NpmPackage) -> Path:
         raise JsPsychUnavailable(
             f"jsPsych ({pkg.name}@{pkg.version}) is not in the cache ({dest.parent}) and HF_HUB_OFFLINE=1 forbids "
             f"downloading it from {url}: run the command once with network access, or set {TARBALLS_ENV} to a "
-            f"folder with the `npm pack` tarballs (docs/humans.md)")
+            f"folder with the `npm pack` tarballs (docs/user-guide.md)")
     staged = dest.with_name(dest.name + ".unverified")
     download(url, staged, label=pkg.packed)
     try:
