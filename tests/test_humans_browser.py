@@ -25,7 +25,7 @@ TWO_FRAMES_MS = 34.0
 
 
 @pytest.fixture(scope="module")
-def experiments(tmp_path_factory) -> dict[str, Path]:
+def experiments(tmp_path_factory, jspsych_cached) -> dict[str, Path]:
     from metazoo_core.analysis.runs import read_run
     from metazoo_core.experiment import write_experiment
     from test_recognition import AUDIO, VISION, write_run
@@ -53,6 +53,19 @@ def browser(tmp_path):
     driver.set_script_timeout(30)
     yield driver
     driver.quit()
+
+
+def wait_for(condition, timeout: float, what: str, poll: float = 0.02):
+    """Poll `condition()` until it returns a truthy value (returned) or `timeout` seconds pass (AssertionError
+    naming `what`). Tests wait on states, never on a fixed time."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout} s for {what}")
+        time.sleep(poll)
 
 
 def state(driver) -> tuple[str, int | None]:
@@ -247,39 +260,43 @@ def test_server_killed_mid_session_the_page_waits_and_continues(experiments, bro
         s.bind(("127.0.0.1", 0))
         port = str(s.getsockname()[1])
     options = ("--practice", "0", "--catch", "2", "--port", port)
+
+    def answer(trial: int) -> None:
+        """Click trial `trial`'s right answer; wait until the page has left that trial's response screen."""
+        browser.find_element(By.CSS_SELECTOR, f'button.mz-choice[data-choice="{plan[trial]["answer"]}"]').click()
+        wait_for(lambda: state(browser) != ("response", trial), 30, f"the page to take the answer to trial {trial}")
+
+    def answer_until(stop: tuple[str, int]) -> None:
+        """Answer every response screen (clicking through instructions) until the page shows `stop`, unanswered."""
+        def step() -> bool:
+            now = state(browser)  # one reading per step: the page may move on between two readings
+            if now == stop:
+                return True
+            if now[0] == "instructions":
+                browser.find_element(By.CSS_SELECTOR, "#jspsych-html-button-response-btngroup button").click()
+            elif now[0] == "response":
+                answer(now[1])
+            return False
+        wait_for(step, 90, f"the page to show {stop}")
+
     server = Server(folder, *options)
     link = server.links["P001"]
     browser.get(link)
-    t0 = time.time()
-    while state(browser) != ("response", 4) and time.time() - t0 < 60:
-        phase, trial = state(browser)
-        if phase == "instructions":
-            browser.find_element(By.CSS_SELECTOR, "#jspsych-html-button-response-btngroup button").click()
-        elif phase == "response":
-            browser.find_element(By.CSS_SELECTOR, f'button.mz-choice[data-choice="{plan[trial]["answer"]}"]').click()
-            while state(browser) == ("response", trial):
-                time.sleep(0.01)
-        time.sleep(0.02)
-    assert state(browser) == ("response", 4), (state(browser), browser.get_log("browser"))
+    answer_until(("response", 4))
     server.kill()
     browser.find_element(By.CSS_SELECTOR, f'button.mz-choice[data-choice="{plan[4]["answer"]}"]').click()
-    time.sleep(1.0)
-    assert state(browser) == ("saving", 4)  # the page waits for the server to confirm trial 4
+    # the page waits for the server to confirm trial 4: it stays on "saving" through failed POSTs and retries
+    wait_for(lambda: state(browser) == ("saving", 4), 30, "the page to save trial 4")
+    wait_for(lambda: int(browser.execute_script("return document.body.dataset.posts || 0")) >= 3, 30,
+             "two failed POSTs of trial 4 and a third try")
+    assert state(browser) == ("saving", 4)
     assert [r["trial"] for r in stored(folder)] == [0, 1, 2, 3]
     server = Server(folder, *options)
     try:
-        t0 = time.time()
-        while state(browser)[1] == 4 and time.time() - t0 < 30:
-            time.sleep(0.05)
-        assert state(browser)[1] == 5  # continues at the next trial without a reload
-        while state(browser) != ("response", 6) and time.time() - t0 < 60:
-            if state(browser)[0] == "response":
-                trial = state(browser)[1]
-                browser.find_element(By.CSS_SELECTOR,
-                                     f'button.mz-choice[data-choice="{plan[trial]["answer"]}"]').click()
-                while state(browser) == ("response", trial):
-                    time.sleep(0.01)
-            time.sleep(0.02)
+        # continues at the next trial without a reload once a retry reaches the new server (backoff ≤ 5 s)
+        wait_for(lambda: state(browser)[1] == 5, 60, "the page to move on to trial 5")
+        assert [r["trial"] for r in stored(folder)] == [0, 1, 2, 3, 4]
+        answer_until(("response", 6))
         text = run_session(browser, link, plan)  # reload: "Welcome back", resumes at trial 6
     finally:
         server.stop()

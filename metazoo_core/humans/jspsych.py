@@ -101,7 +101,7 @@ def static_dir() -> Path:
 
 
 def _tarball(pkg: NpmPackage) -> Path:
-    """The package's tarball in the cache, verified; copied from METAZOO_JSPSYCH_TARBALLS or downloaded first."""
+    """The package's tarball in the cache, verified; brought in from METAZOO_JSPSYCH_TARBALLS or downloaded first."""
     dest = cache_dir() / "npm" / pkg.packed
     if dest.is_file():
         return dest
