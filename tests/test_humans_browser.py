@@ -21,7 +21,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.skipif(
     not (CHROMIUM and DRIVER), reason="needs Debian chromium and chromium-driver (apt-get install chromium "
     "chromium-driver; CI installs them)")]
 
-TWO_FRAMES_MS = 34.0
+HALF_FRAME_MS = 8.0  # static/experiment.js: a screen is switched at the first frame ≥ its duration − this
+TIMESTAMP_MS = 0.2  # Chromium coarsens performance.now() / rAF timestamps to 100 µs (with jitter) without isolation
 
 
 @pytest.fixture(scope="module")
@@ -127,9 +128,16 @@ def test_image_session_in_chromium(experiments, browser, tmp_path):
     for r in rows:
         assert r["condition"] and r["stimulus"] and r["mask"] and r["rt_ms"] > 0
         requested = D.json.loads(r["requested"])
-        assert "requestAnimationFrame" in D.json.loads(r["timing"])["method"]
+        timing = D.json.loads(r["timing"])
+        assert "requestAnimationFrame" in timing["method"]
+        # a screen switches at the first frame ≥ requested − HALF_FRAME_MS after it appeared, so it lasts from that
+        # to that plus the longest frame interval the page saw (16.7 ms at 60 Hz; longer when a loaded machine drops
+        # frames), ± TIMESTAMP_MS for Chromium's coarsened timestamps
+        frame = timing["longest_frame_ms"]
+        assert 0 < frame < 1000
         for key in ("fixation", "stimulus", "mask"):
-            assert abs(r[f"{key}_ms"] - requested[key]) <= TWO_FRAMES_MS, (r["trial"], key, r[f"{key}_ms"])
+            low = requested[key] - HALF_FRAME_MS - TIMESTAMP_MS
+            assert low <= r[f"{key}_ms"] <= low + frame + 2 * TIMESTAMP_MS, (r["trial"], key, r[f"{key}_ms"], frame)
     assert D.json.loads(rows[0]["requested"]) == {"fixation": 500, "stimulus": 400, "mask": 400}  # slow practice
     assert D.json.loads(rows[-1]["requested"]) == {"fixation": 300, "stimulus": 200, "mask": 200}  # SI defaults
 
