@@ -69,6 +69,25 @@ def wait_for(condition, timeout: float, what: str, poll: float = 0.02):
         time.sleep(poll)
 
 
+def click(driver, selector: str) -> bool:
+    """Click the first element matching `selector` if the page shows one now; False when it does not (not drawn
+    yet, or replaced between finding and clicking): the caller polls again."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    found = driver.find_elements(By.CSS_SELECTOR, selector)
+    if not found:
+        return False
+    try:
+        found[0].click()
+    except StaleElementReferenceException:
+        return False
+    return True
+
+
+START = "#jspsych-html-button-response-btngroup button"  # the instructions' (jsPsych's) start button
+
+
 def state(driver) -> tuple[str, int | None]:
     phase, trial = driver.execute_script("return [document.body.dataset.phase, document.body.dataset.trial]")
     return phase, (int(trial) if trial not in (None, "") else None)
@@ -87,17 +106,18 @@ def run_session(driver, url: str, plan: list[dict], wrong: set[int] = frozenset(
             seen.add((phase, trial))
             on_phase(phase, trial)
         if phase == "instructions":
-            driver.find_element(By.CSS_SELECTOR, "#jspsych-html-button-response-btngroup button").click()
+            click(driver, START)
         elif phase == "response" and (trial, "answered") not in seen:
-            seen.add((trial, "answered"))
             t = plan[trial]
             response = t["answer"] if trial not in wrong else ("knife" if t["answer"] != "knife" else "oven")
             words = driver.find_elements(By.CSS_SELECTOR, "input.mz-word")
             if words:
                 words[0].send_keys(response)
-                driver.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+                answered = click(driver, "form button[type=submit]")
             else:
-                driver.find_element(By.CSS_SELECTOR, f'button.mz-choice[data-choice="{response}"]').click()
+                answered = click(driver, f'button.mz-choice[data-choice="{response}"]')
+            if answered:
+                seen.add((trial, "answered"))
         elif phase in ("done", "error"):
             return driver.find_element(By.TAG_NAME, "body").text
         time.sleep(0.02)
@@ -186,13 +206,12 @@ def test_screens_show_what_they_claim(experiments, browser, tmp_path):
 
     try:
         browser.get(server.links["P001"])
-        from selenium.webdriver.common.by import By
 
         t0 = time.time()
         while "response" not in shots and time.time() - t0 < 60:
             phase, trial = state(browser)
             if phase == "instructions":
-                browser.find_element(By.CSS_SELECTOR, "#jspsych-html-button-response-btngroup button").click()
+                click(browser, START)
             grab(phase, trial)
             time.sleep(0.02)
     finally:
@@ -259,7 +278,6 @@ def test_server_killed_mid_session_the_page_waits_and_continues(experiments, bro
     Then a reload of the link resumes at the next unanswered trial."""
     import socket
 
-    from selenium.webdriver.common.by import By
 
     folder = tmp_path / "vision"
     shutil.copytree(experiments["vision"], folder)
@@ -271,7 +289,8 @@ def test_server_killed_mid_session_the_page_waits_and_continues(experiments, bro
 
     def answer(trial: int) -> None:
         """Click trial `trial`'s right answer; wait until the page has left that trial's response screen."""
-        browser.find_element(By.CSS_SELECTOR, f'button.mz-choice[data-choice="{plan[trial]["answer"]}"]').click()
+        wait_for(lambda: click(browser, f'button.mz-choice[data-choice="{plan[trial]["answer"]}"]'), 30,
+                 f"the answer buttons of trial {trial}")
         wait_for(lambda: state(browser) != ("response", trial), 30, f"the page to take the answer to trial {trial}")
 
     def answer_until(stop: tuple[str, int]) -> None:
@@ -281,7 +300,7 @@ def test_server_killed_mid_session_the_page_waits_and_continues(experiments, bro
             if now == stop:
                 return True
             if now[0] == "instructions":
-                browser.find_element(By.CSS_SELECTOR, "#jspsych-html-button-response-btngroup button").click()
+                click(browser, START)
             elif now[0] == "response":
                 answer(now[1])
             return False
@@ -292,7 +311,8 @@ def test_server_killed_mid_session_the_page_waits_and_continues(experiments, bro
     browser.get(link)
     answer_until(("response", 4))
     server.kill()
-    browser.find_element(By.CSS_SELECTOR, f'button.mz-choice[data-choice="{plan[4]["answer"]}"]').click()
+    wait_for(lambda: click(browser, f'button.mz-choice[data-choice="{plan[4]["answer"]}"]'), 30,
+             "the answer buttons of trial 4")
     # the page waits for the server to confirm trial 4: it stays on "saving" through failed POSTs and retries
     wait_for(lambda: state(browser) == ("saving", 4), 30, "the page to save trial 4")
     wait_for(lambda: int(browser.execute_script("return document.body.dataset.posts || 0")) >= 3, 30,
