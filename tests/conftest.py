@@ -10,6 +10,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 import pytest  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
+pytest_plugins = ["npm_registry"]  # the `jspsych_cached` fixture (jsPsych from a loopback npm mirror)
 METAZOO = [sys.executable, "-m", "metazoo_cli.app"]
 
 

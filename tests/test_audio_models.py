@@ -9,7 +9,7 @@ from metazoo_core.models import build_network, load_model
 from metazoo_core.plugins import registry
 from metazoo_core.stages import stage_shapes
 
-# (stage, output shape, number of features) copied from the seed's tables
+# (stage, output shape, number of features) as the seed's tables print them
 SEED_COCHCNN9 = [
     ("cochleagram", (1, 211, 390), 82290), ("relu0", (96, 71, 130), 886080), ("relu1", (256, 18, 33), 152064),
     ("relu2", (512, 9, 17), 78336), ("relu3", (1024, 9, 17), 156672), ("relu4", (512, 9, 17), 78336),

@@ -1,11 +1,11 @@
-"""The four ImageNet-C corruptions added last (glass blur, motion blur, snow, frost) against the reference code of
-the `imagecorruptions` 1.1.2 package (bethgelab/imagecorruptions, imagecorruptions/corruptions.py, Apache-2.0):
-its pure-numpy parts are copied here verbatim (marked) and run on the same draws; the rest is checked through
-properties that fail if a constant or a step were wrong."""
+"""The four ImageNet-C corruptions added last (glass blur, motion blur, snow, frost) against reference outputs of
+the real `imagecorruptions` 1.1.2 package (bethgelab/imagecorruptions), recorded on fixed inputs and draws into
+tests/fixtures/imagecorruptions_1.1.2.npz by scripts/record_imagecorruptions_reference.py (versions and command in
+tests/fixtures/README.md); the rest is checked through properties that fail if a constant or a step were wrong."""
 from __future__ import annotations
 
-import math
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,74 +14,21 @@ from scipy import ndimage
 from metazoo_core.ood import corruptions as C
 from metazoo_core.ood.corruptions import corrupt
 
+REFERENCE = Path(__file__).parent / "fixtures" / "imagecorruptions_1.1.2.npz"
+GLASS = {1: (0.7, 1, 2), 2: (0.9, 2, 1), 3: (1, 2, 3), 4: (1.1, 3, 2), 5: (1.5, 4, 2)}  # σ, δ, iterations
+EPS32, EPS64 = float(np.finfo(np.float32).eps), float(np.finfo(np.float64).eps)
+
+
+@pytest.fixture(scope="module")
+def reference() -> dict[str, np.ndarray]:
+    with np.load(REFERENCE) as f:
+        return {k: f[k] for k in f.files}
+
 
 def _image(h: int = 40, w: int = 44) -> np.ndarray:
     from metazoo_core.io.images import builtin_array
 
     return builtin_array("chelsea")[100:100 + h, 120:120 + w].astype(np.float64) / 255
-
-
-# ---- verbatim from imagecorruptions 1.1.2 corruptions.py (`shift`, `_motion_blur` with its two helpers) ----
-def ref_shift(image, dx, dy):
-    if(dx < 0):
-        shifted = np.roll(image, shift=image.shape[1]+dx, axis=1)
-        shifted[:,dx:] = shifted[:,dx-1:dx]
-    elif(dx > 0):
-        shifted = np.roll(image, shift=dx, axis=1)
-        shifted[:,:dx] = shifted[:,dx:dx+1]
-    else:
-        shifted = image
-
-    if(dy < 0):
-        shifted = np.roll(shifted, shift=image.shape[0]+dy, axis=0)
-        shifted[dy:,:] = shifted[dy-1:dy,:]
-    elif(dy > 0):
-        shifted = np.roll(shifted, shift=dy, axis=0)
-        shifted[:dy,:] = shifted[dy:dy+1,:]
-    return shifted
-
-
-def ref_gauss_function(x, mean, sigma):
-    return (np.exp(- x**2 / (2 * (sigma**2)))) / (np.sqrt(2 * np.pi) * sigma)
-
-
-def ref_getMotionBlurKernel(width, sigma):
-    k = ref_gauss_function(np.arange(width), 0, sigma)
-    Z = np.sum(k)
-    return k/Z
-
-
-def ref_motion_blur(x, radius, sigma, angle):
-    width = radius * 2 + 1  # getOptimalKernelWidth1D
-    kernel = ref_getMotionBlurKernel(width, sigma)
-    point = (width * np.sin(np.deg2rad(angle)), width * np.cos(np.deg2rad(angle)))
-    hypot = math.hypot(point[0], point[1])
-
-    blurred = np.zeros_like(x, dtype=np.float32)
-    for i in range(width):
-        dy = -math.ceil(((i*point[0]) / hypot) - 0.5)
-        dx = -math.ceil(((i*point[1]) / hypot) - 0.5)
-        if (np.abs(dy) >= x.shape[0] or np.abs(dx) >= x.shape[1]):
-            # simulated motion exceeded image borders
-            break
-        shifted = ref_shift(x, dx, dy)
-        blurred = blurred + kernel[i] * shifted
-    return blurred
-
-
-def ref_glass_shuffle(x, c, draws):
-    """imagecorruptions 1.1.2 `glass_blur`'s shuffle loop verbatim; np.random.randint(-c[1], c[1], size=(2,)) is
-    replaced by the next row of `draws` (the values metazoo draws from its Generator, in loop order)."""
-    x_shape = np.array(x).shape
-    it = iter(draws)
-    for h in range(x_shape[0] - c[1], c[1], -1):
-        for w in range(x_shape[1] - c[1], c[1], -1):
-            dx, dy = next(it)
-            h_prime, w_prime = h + dy, w + dx
-            # swap
-            x[h, w], x[h_prime, w_prime] = x[h_prime, w_prime], x[h, w]
-    return x
-# ---- end of the verbatim reference code ----
 
 
 def test_the_reference_swap_copies_rather_than_swaps():
@@ -92,47 +39,58 @@ def test_the_reference_swap_copies_rather_than_swaps():
 
 
 @pytest.mark.parametrize("delta", [1, 2, 3, 4])
-def test_glass_shuffle_equals_the_reference_loop(delta):
+def test_glass_shuffle_only_moves_pixels_of_the_input(delta):
     rng = np.random.default_rng(delta)
     img = rng.integers(0, 256, size=(31, 37, 3)).astype(np.uint8)
     d = rng.integers(-delta, delta, size=(31 - 2 * delta, 37 - 2 * delta, 2))
-    expected = ref_glass_shuffle(img.copy(), (None, delta), d.reshape(-1, 2))
     got = C._glass_shuffle(img, d[..., 0], d[..., 1], delta)
-    assert np.array_equal(got, expected)
-    # every pixel comes from the input image: shuffling never invents a colour
+    # every pixel comes from the input image: shuffling never invents a colour, and the border band stays
     assert {tuple(p) for p in got.reshape(-1, 3)} <= {tuple(p) for p in img.reshape(-1, 3)}
     assert not np.array_equal(got, img)
+    assert np.array_equal(got[:delta + 1], img[:delta + 1]) and np.array_equal(got[:, :delta + 1], img[:, :delta + 1])
 
 
 @pytest.mark.parametrize("severity", [1, 2, 3, 4, 5])
-def test_glass_blur_equals_the_reference_composition(severity):
-    """gaussian(σ) → uint8 → `iterations` reference passes (draws in metazoo's order) → gaussian(σ), clipped."""
-    from skimage.filters import gaussian
+def test_glass_blur_equals_the_package(reference, severity):
+    """metazoo's glass blur on the recorded draws equals the package's `glass_blur` output (0–255 there).
 
-    x = _image()
-    sigma, delta, iterations = [(0.7, 1, 2), (0.9, 2, 1), (1, 2, 3), (1.1, 3, 2), (1.5, 4, 2)][severity - 1]
+    Error model: the 8-bit shuffled image is integer-exact on both sides, so the outputs differ only by (a) metazoo's
+    final cast to float32, at most ½ ulp = EPS32/2 for values in [0, 1], and (b) float64 rounding inside the two
+    separable Gaussian passes (≤ 2·⌈4σ⌉ + 1 = 13 taps per axis, weights summing to 1) and the reference's ×255 ÷ 255,
+    bounded by 64·EPS64. A wrong σ, δ, draw order or swap rule changes pixels by ≥ 1/255 · (a tap weight) ≫ that.
+    """
+    x = reference["glass_input"].astype(np.float64) / 255
+    _, delta, iterations = GLASS[severity]
     rng = np.random.default_rng(7)
-    img = np.uint8(gaussian(x, sigma=sigma, channel_axis=-1) * 255)
-    for _ in range(iterations):
-        d = rng.integers(-delta, delta, size=(x.shape[0] - 2 * delta, x.shape[1] - 2 * delta, 2))
-        img = ref_glass_shuffle(img, (None, delta), d.reshape(-1, 2))
-    expected = np.clip(gaussian(img / 255., sigma=sigma, channel_axis=-1), 0, 1)
-    assert np.allclose(corrupt(x, "glass_blur", severity, np.random.default_rng(7)), expected, atol=1e-6)
+    draws = reference[f"glass_draws_s{severity}"]
+    assert draws.shape == (iterations, x.shape[0] - 2 * delta, x.shape[1] - 2 * delta, 2)
+    for k in range(iterations):  # the recording used metazoo's draw order; the Generator's stream is unchanged
+        assert np.array_equal(rng.integers(-delta, delta, size=draws.shape[1:]), draws[k])
+    expected = reference[f"glass_output_s{severity}"] / 255
+    got = corrupt(x, "glass_blur", severity, np.random.default_rng(7))
+    np.testing.assert_allclose(got, expected, rtol=0, atol=EPS32 / 2 + 64 * EPS64)
 
 
-@pytest.mark.parametrize("radius, sigma, angle", [(10, 3, 0.0), (15, 5, 30.0), (20, 15, -44.0), (12, 8, -100.0)])
-def test_motion_blur_equals_the_reference_and_a_dense_kernel(radius, sigma, angle):
-    x = _image(48, 52)
-    got = C._motion_blur(x, radius, sigma, angle)
-    assert np.allclose(got, ref_motion_blur(x, radius, sigma, angle), atol=1e-12)
-    # independent: one dense correlation kernel with the taps at (−dy, −dx), edges replicated ('nearest')
+@pytest.mark.parametrize("k", [0, 1, 2, 3])
+def test_motion_blur_equals_the_package_and_a_dense_kernel(reference, k):
+    """Error model: both sides sum the same n ≤ 2·radius + 1 taps (non-negative weights summing to 1) of values in
+    [0, 1] in float64; each product and addition rounds by ≤ EPS64/2 of a partial sum ≤ 1, so two summation orders
+    differ by at most 2·n·EPS64. A wrong tap offset, weight or edge rule changes pixels by ≥ the smallest weight
+    times a neighbour difference, far above that."""
+    x = reference["motion_input"]
+    radius, sigma, angle = reference["motion_params"][k]
+    radius = int(radius)
     taps = C.motion_kernel(radius, sigma, angle, x.shape[:2])
+    bound = 2 * len(taps) * EPS64
+    got = C._motion_blur(x, radius, sigma, angle)
+    np.testing.assert_allclose(got, reference[f"motion_output_{k}"], rtol=0, atol=bound)
+    # independent: one dense correlation kernel with the taps at (−dy, −dx), edges replicated ('nearest')
     m = max(max(abs(dy), abs(dx)) for dy, dx, _ in taps)
-    k = np.zeros((2 * m + 1, 2 * m + 1))
+    kernel = np.zeros((2 * m + 1, 2 * m + 1))
     for dy, dx, wgt in taps:
-        k[m - dy, m - dx] += wgt
-    dense = np.stack([ndimage.correlate(x[..., c], k, mode="nearest") for c in range(3)], axis=2)
-    assert np.allclose(got, dense, atol=1e-12)
+        kernel[m - dy, m - dx] += wgt
+    dense = np.stack([ndimage.correlate(x[..., c], kernel, mode="nearest") for c in range(x.shape[2])], axis=2)
+    np.testing.assert_allclose(got, dense, rtol=0, atol=bound)
 
 
 @pytest.mark.parametrize("angle", [0.0, 17.0, -40.0, -90.0])

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import re
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
+import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -17,13 +20,14 @@ from pathlib import Path
 import pytest
 
 from metazoo_core.humans import design as D
+from metazoo_core.humans import jspsych
 
 SERVE = [sys.executable, "-m", "metazoo_cli.app", "experiment"]
 OPTIONS = ["--practice", "2", "--catch", "2"]
 
 
 @pytest.fixture(scope="module")
-def experiment(tmp_path_factory) -> Path:
+def experiment(tmp_path_factory, jspsych_cached) -> Path:
     from metazoo_core.analysis.runs import read_run
     from metazoo_core.experiment import write_experiment
     from test_recognition import VISION, write_run
@@ -36,31 +40,50 @@ def experiment(tmp_path_factory) -> Path:
 
 
 class Server:
-    def __init__(self, folder: Path, *extra: str):
+    """`metazoo experiment FOLDER --serve` in a subprocess; waits (with a deadline) for its links to be printed."""
+
+    def __init__(self, folder: Path, *extra: str, timeout: float = 120):
         self.proc = subprocess.Popen([*SERVE, str(folder), "--serve", "--port", "0", *OPTIONS, *extra],
                                      stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        lines = []
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+        lines: list[str] = []
+        deadline = time.monotonic() + timeout
         while not lines or "results:" not in lines[-1]:
-            line = self.proc.stderr.readline()
-            assert line, f"server exited: {''.join(lines)}"
+            try:
+                line = self.lines.get(timeout=max(deadline - time.monotonic(), 0))
+            except queue.Empty:
+                self.proc.kill()
+                raise AssertionError(f"no links within {timeout} s: {''.join(lines)}") from None
+            assert line is not None, f"server exited: {''.join(lines)}"
             lines.append(line)
         text = "".join(lines)
         self.links = dict(re.findall(r"(P\d+): (http://\S+)", text))
         self.base, self.token = re.search(r"results: (http://\S+)/results\s+\(token (\S+)\)", text).groups()
-        self.logs: list[str] = []
+
+    def _read(self) -> None:
+        for line in self.proc.stderr:
+            self.lines.put(line)
+        self.lines.put(None)
 
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
+        self.proc.wait(timeout=30)
 
     def stop(self) -> str:
+        """Terminate (kill if it does not exit in 30 s); returns what the server printed after its links."""
         self.proc.terminate()
         try:
-            _, rest = self.proc.communicate(timeout=10)
+            self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            _, rest = self.proc.communicate()
-        return rest
+            self.proc.wait()
+        self.reader.join(timeout=30)
+        rest = []
+        while (line := self.lines.get_nowait() if not self.lines.empty() else None) is not None:
+            rest.append(line)
+        return "".join(rest)
 
 
 def call(url: str, body: bytes | None = None, headers: dict | None = None) -> tuple[int, dict]:
@@ -188,7 +211,7 @@ def test_missing_stimulus_and_port_in_use_are_one_line(experiment, tmp_path):
         busy.close()
 
 
-def test_export_bundle_has_the_page_plans_and_media(experiment, tmp_path):
+def test_export_bundle_has_the_page_plans_and_media(experiment, tmp_path, jspsych_cached):
     out = tmp_path / "bundle"
     res = subprocess.run([*SERVE, str(experiment), "--export", str(out), "--post-url", "https://example.org/x",
                           *OPTIONS], capture_output=True, text=True, timeout=120)
@@ -199,4 +222,24 @@ def test_export_bundle_has_the_page_plans_and_media(experiment, tmp_path):
     assert len(plans) == 2 and all("answer" not in t for p in plans for t in p)
     for t in plans[0]:
         assert (out / t["stimulus"]).is_file() and (out / t["mask"]).is_file()
-    assert (out / "static" / "jspsych" / "LICENSE.txt").is_file() and len(list((out / "icons").glob("*.svg"))) == 16
+    assert len(list((out / "icons").glob("*.svg"))) == 16
+    scripts = re.findall(r'<script src="([^"]+)"', html)
+    assert len(scripts) == 4 and all((out / src).is_file() for src in scripts)
+    for pkg in jspsych.PACKAGES:  # the browser builds of the integrity-checked npm packages, byte for byte
+        assert (out / "static" / "jspsych" / pkg.served).read_bytes() == (jspsych_cached / pkg.served).read_bytes()
+
+
+def test_jspsych_is_served_from_the_cache(experiment, tmp_path, jspsych_cached):
+    import shutil
+
+    folder = tmp_path / "exp"
+    shutil.copytree(experiment, folder)
+    server = Server(folder)
+    try:
+        for pkg in jspsych.PACKAGES:
+            with urllib.request.urlopen(f"{server.base}/static/jspsych/{pkg.served}", timeout=10) as res:
+                assert res.read() == (jspsych_cached / pkg.served).read_bytes()
+        with urllib.request.urlopen(f"{server.base}/static/experiment.js", timeout=10) as res:
+            assert res.status == 200  # the project's own static files still come from the package
+    finally:
+        server.stop()

@@ -30,6 +30,7 @@ from typing import Any
 from ..errors import InputError
 from ..fileio import check_writable, write_json, write_text
 from . import design as D
+from . import jspsych
 from .server import MEDIA, check_session_file, page, prepare_media
 from .trial_list import media_file
 
@@ -42,10 +43,12 @@ NOTICE = re.compile(r"^(LICEN[CS]E|NOTICE|COPYING)", re.I)
 """Licence texts shipped beside the page's libraries (their licences ask for it), though no page loads them."""
 
 
-def static_files() -> dict[str, Path]:
-    """The page's static files: URL path below `static/` → the file metazoo ships."""
+def static_files(scripts: Path) -> dict[str, Path]:
+    """The page's static files: URL path below `static/` → the file metazoo ships, and `jspsych/NAME` → the jsPsych
+    build in `scripts` (the cache folder `jspsych.static_dir()` returns)."""
     base = Path(str(resources.files("metazoo_core.humans").joinpath("static")))
-    return {p.relative_to(base).as_posix(): p for p in sorted(base.rglob("*")) if p.is_file()}
+    files = {p.relative_to(base).as_posix(): p for p in sorted(base.rglob("*")) if p.is_file()}
+    return files | {f"jspsych/{p.name}": p for p in sorted(scripts.iterdir()) if p.is_file()}
 
 
 class _Links(HTMLParser):
@@ -86,6 +89,7 @@ def references(html: str, plans: list[list[dict[str, Any]]]) -> tuple[set[str], 
 def export_bundle(folder: Path | str, out: Path | str, settings: D.Settings, post_url: str = "",
                   participant_param: str = "PROLIFIC_PID", code_param: str = "cc") -> Path:
     """Write the bundle (see the module doc) to `out`; returns its index.html path."""
+    scripts = jspsych.static_dir()  # fetched, or one line, before anything is written
     design = D.load_design(folder, settings)
     out = Path(out)
     _check_target(design.root, out)
@@ -99,7 +103,7 @@ def export_bundle(folder: Path | str, out: Path | str, settings: D.Settings, pos
               **D.public_settings(design)}
     html = page(config)
     linked, media = references(html, plans)
-    static = static_files()
+    static = static_files(scripts)
     absent = sorted(rel for rel in linked if rel.removeprefix("static/") not in static)
     if absent:
         raise InputError(f"the page's file {absent[0]} is not installed; reinstall metazoo (`pip install -e .`)")

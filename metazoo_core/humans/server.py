@@ -25,6 +25,7 @@ from typing import Any
 
 from ..errors import InputError
 from . import design as D
+from . import jspsych
 from .store import ResponseStore, check_database
 from .strict_json import RefusedValue, loads
 
@@ -161,6 +162,7 @@ def build_app(design: D.Design, store: ResponseStore, results_token: str):
     static = resources.files("metazoo_core.humans").joinpath("static")
     routes = [Route("/", status), Route("/p/{token}", session_page), Route("/p/{token}/session", session),
               Route("/p/{token}/trials", post_trial, methods=["POST"]), Route("/results", results),
+              Mount("/static/jspsych", StaticFiles(directory=str(jspsych.static_dir())), name="jspsych"),
               Mount("/static", StaticFiles(directory=str(static)), name="static")]
     routes += [Mount(f"/media/{m}", StaticFiles(directory=str(design.root / m), check_dir=False), name=m)
                for m in MEDIA]
@@ -190,6 +192,7 @@ def serve(folder: Path | str, settings: D.Settings, host: str = "127.0.0.1", por
     import uvicorn
 
     design = D.load_design(folder, settings)
+    jspsych.static_dir()  # fetched, or one line, before the port is taken
     db = Path(db or design.root / "responses.sqlite")
     check_database(db)
     check_session_file(design.root)

@@ -25,6 +25,7 @@
   async function post(record) {
     if (!cfg.post_url) return;
     for (let attempt = 0; ; attempt++) {
+      document.body.dataset.posts = String(attempt + 1);  // tries of this trial's POST so far (tests read it)
       try {
         const res = await fetch(cfg.post_url, {method: "POST", headers: {"Content-Type": "application/json"},
                                                body: JSON.stringify(record)});
@@ -39,16 +40,20 @@
   }
 
   /* Show each screen for its duration, switching in requestAnimationFrame callbacks; returns the frame
-     timestamps at which each screen (and finally the next screen) was first drawn. */
+     timestamps at which each screen (and finally the next screen) was first drawn, and the longest interval
+     between two consecutive frames meanwhile (a screen lasts at least its ms − HALF_FRAME_MS and less than that
+     plus this interval: 16.7 ms at 60 Hz, more when the machine drops frames). */
   function frames(screens) {
     return new Promise((resolve) => {
       const stamps = [];
-      let i = -1, start = 0;
+      let i = -1, start = 0, previous = null, longest = 0;
       function step(ts) {
+        if (previous !== null) longest = Math.max(longest, ts - previous);
+        previous = ts;
         if (i < 0 || ts - start >= screens[i].ms - HALF_FRAME_MS) {
           i += 1;
           stamps.push(ts);
-          if (i >= screens.length) { resolve(stamps); return; }
+          if (i >= screens.length) { resolve({stamps, longest}); return; }
           screens[i].show();
           start = ts;
         }
@@ -99,7 +104,7 @@
     await Promise.all([stim.decode(), mask.decode()]);
     document.body.classList.add("no-cursor");
     const d = trial.durations;
-    const stamps = await frames([
+    const {stamps, longest} = await frames([
       {ms: d.fixation, show: () => { boxed(display, el("div", {class: "mz-fixation", text: "+"})); phase("fixation"); }},
       {ms: d.stimulus, show: () => { boxed(display, stim); phase("stimulus"); }},
       {ms: d.mask, show: () => { boxed(display, mask); phase("mask"); }},
@@ -109,7 +114,7 @@
     const answer = await grid(display, trial);
     return {...answer, timing: {method: "requestAnimationFrame timestamps of the first frame of each screen",
                                 fixation_ms: stamps[1] - stamps[0], stimulus_ms: stamps[2] - stamps[1],
-                                mask_ms: stamps[3] - stamps[2]}};
+                                mask_ms: stamps[3] - stamps[2], longest_frame_ms: longest}};
   }
 
   function play(src) {
