@@ -12,6 +12,8 @@ from metazoo_core.humans import design as D
 from metazoo_core.humans.collect import Thresholds, collect, plan_number
 from metazoo_core.humans.store import ResponseStore
 
+pytestmark = pytest.mark.usefixtures("jspsych_cached")  # the page needs jsPsych in the run's cache
+
 M1, M2 = "efficientnet_lite0", "efficientnet_lite1"
 SETTINGS = D.Settings(practice=2, catch=4)
 

@@ -89,12 +89,12 @@ def references(html: str, plans: list[list[dict[str, Any]]]) -> tuple[set[str], 
 def export_bundle(folder: Path | str, out: Path | str, settings: D.Settings, post_url: str = "",
                   participant_param: str = "PROLIFIC_PID", code_param: str = "cc") -> Path:
     """Write the bundle (see the module doc) to `out`; returns its index.html path."""
-    scripts = jspsych.static_dir()  # fetched, or one line, before anything is written
     design = D.load_design(folder, settings)
     out = Path(out)
     _check_target(design.root, out)
     check_writable(out.parent)
     check_session_file(design.root)
+    scripts = jspsych.static_dir()  # fetched, or one line, before anything is written
     D.save_settings(design, keep_existing=(design.root / "responses.sqlite").is_file())
     prepare_media(design)
     plans = [D.browser_plan(D.plan(design, n)) for n in sorted(design.lists)]

@@ -192,10 +192,10 @@ def serve(folder: Path | str, settings: D.Settings, host: str = "127.0.0.1", por
     import uvicorn
 
     design = D.load_design(folder, settings)
-    jspsych.static_dir()  # fetched, or one line, before the port is taken
     db = Path(db or design.root / "responses.sqlite")
     check_database(db)
     check_session_file(design.root)
+    jspsych.static_dir()  # fetched, or one line, before the port is taken
     sock = bind(host, port)
     D.save_settings(design, keep_existing=db.is_file())
     prepare_media(design)

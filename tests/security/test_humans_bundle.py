@@ -20,6 +20,8 @@ from metazoo_core.labels import categories16
 from probes import assert_one_line, invoke
 from test_humans_browser import CHROMIUM, DRIVER, browser, run_session, serve_static  # noqa: F401 (browser: a fixture)
 
+pytestmark = pytest.mark.usefixtures("jspsych_cached")  # the page needs jsPsych in the run's cache
+
 OPTIONS = ("--practice", "2", "--catch", "2")
 PRIVATE = ("trials.csv", "responses.sqlite", "session.json", "experiment.json")
 

@@ -17,6 +17,8 @@ from metazoo_core.humans import design as D
 from probes import assert_one_line, invoke
 from test_humans_server import OPTIONS, Server, call, rows
 
+pytestmark = pytest.mark.usefixtures("jspsych_cached")  # the page needs jsPsych in the run's cache
+
 SETTINGS = D.Settings(practice=2, catch=2)
 
 
