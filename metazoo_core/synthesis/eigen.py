@@ -62,8 +62,8 @@ class EigendistortionResult:
     """One input's eigendistortions at one stage.
 
     eigenvalues: (2k,) descending (top k, then bottom k); eigenindex: (2k,) their ranks in [0, n); distortions:
-    (2k, *input shape) unit L2 norm, in input units; residuals: (2k,) ‖Fv − λv‖; iterations: per end (power),
-    ARPACK matrix–vector products (lanczos) or 0 (exact).
+    (2k, *input shape) unit L2 norm, in input units; residuals: (2k,) ‖Fv − λv‖; record: method, options, the
+    same numbers as lists, and "iterations" per end (power iterations, ARPACK matrix–vector products, or 0 for exact).
     """
 
     original: Tensor
@@ -71,7 +71,6 @@ class EigendistortionResult:
     eigenindex: Tensor
     distortions: Tensor
     residuals: Tensor
-    iterations: list[int]
     record: dict
 
     def alpha(self, input_range: tuple[float, float]) -> float:
@@ -82,16 +81,12 @@ class EigendistortionResult:
     def save(self, folder: Path | str) -> Path:
         tensors = {"original": self.original, "eigenvalues": self.eigenvalues, "eigenindex": self.eigenindex,
                    "distortions": self.distortions, "residuals": self.residuals}
-        return write_result(folder, SCHEMA, tensors, {**self.record, "iterations": self.iterations,
-                                                      "eigenvalues": self.eigenvalues.tolist(),
-                                                      "eigenindex": self.eigenindex.tolist(),
-                                                      "residuals": self.residuals.tolist()})
+        return write_result(folder, SCHEMA, tensors, self.record)
 
     @classmethod
     def read(cls, folder: Path | str) -> "EigendistortionResult":
         t, record = read_result(folder, SCHEMA)
-        return cls(t["original"], t["eigenvalues"], t["eigenindex"], t["distortions"], t["residuals"],
-                   record.pop("iterations"), record)
+        return cls(t["original"], t["eigenvalues"], t["eigenindex"], t["distortions"], t["residuals"], record)
 
     def plot(self):
         """A figure: the distortions (images: first channel or RGB rescaled; sounds: waveforms) above the
@@ -223,8 +218,10 @@ def _results(model, stage: str, x: Tensor, vecs: Tensor, options: Eigendistortio
                   "input": names[i] if names else str(i), "options": asdict(options),
                   "fake_relu": bool(getattr(model, "fake_relu", False)), "dtype": str(x.dtype).replace("torch.", ""),
                   "random_weights": bool(getattr(model, "random_weights", False)),
-                  "max_relative_residual": float(residual[i].max() / lam[i].max().clamp_min(1e-300))}
+                  "eigenvalues": lam[i].tolist(), "eigenindex": index.tolist(), "residuals": residual[i].tolist(),
+                  "max_relative_residual": float(residual[i].max() / lam[i].max().clamp_min(1e-300)),
+                  "iterations": list(iterations)}
         out.append(EigendistortionResult(x[i].detach().cpu(), lam[i].detach().cpu(), index.clone(),
                                          vecs[i].reshape(two_k, *x.shape[1:]).detach().cpu(),
-                                         residual[i].detach().cpu(), list(iterations), record))
+                                         residual[i].detach().cpu(), record))
     return out
