@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from metazoo_core.replication.digitnet import digit_network, digit_spec
-from metazoo_core.stages import StagedModel
+from synthesis_models import digit, exact_fisher
+
 from metazoo_core.synthesis.eigen import EigendistortionOptions, EigendistortionResult, eigendistort
 
 STAGE = "relu1"  # 2,048 units ≥ 256 inputs: F is full rank, so the bottom eigenvalues are distinct from 0
@@ -17,11 +17,7 @@ EPS = np.finfo(np.float64).eps
 
 @pytest.fixture(scope="module")
 def model():
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        net = digit_network()
-    m = StagedModel(digit_spec("digits", "digit CNN"), net, fake_relu=False).double()
-    return m
+    return digit(0)
 
 
 @pytest.fixture(scope="module")
@@ -32,9 +28,7 @@ def images():
 
 def _exact_spectrum(model, x):
     """numpy.linalg.eigh of JᵀJ, J from torch.autograd.functional.jacobian (independent of metazoo's products)."""
-    f = lambda z: model(z.unsqueeze(0), [STAGE])[STAGE].reshape(-1)  # noqa: E731
-    j = torch.autograd.functional.jacobian(f, x).reshape(-1, x.numel()).numpy()
-    lam, vec = np.linalg.eigh(j.T @ j)
+    lam, vec = np.linalg.eigh(exact_fisher(model, STAGE, x))
     return lam[::-1], vec[:, ::-1]
 
 

@@ -7,23 +7,16 @@ import numpy as np
 import pytest
 import torch
 
-from metazoo_core.replication.digitnet import digit_network, digit_spec
-from metazoo_core.stages import StagedModel
+from synthesis_models import digit
+
 from metazoo_core.synthesis.mad import DIRECTIONS, MADOptions, MADResult, mad
 
 EPS = np.finfo(np.float64).eps
 
 
-def _digit(seed: int) -> StagedModel:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        net = digit_network()
-    return StagedModel(digit_spec(f"digits{seed}", "digit CNN"), net, fake_relu=False).double()
-
-
 @pytest.fixture(scope="module")
 def models():
-    return _digit(0), "relu1", _digit(1), "relu2"
+    return digit(0), "relu1", digit(1), "relu2"
 
 
 @pytest.fixture(scope="module")

@@ -8,21 +8,14 @@ import pytest
 import scipy.linalg
 import torch
 
-from metazoo_core.replication.digitnet import digit_network, digit_spec
-from metazoo_core.stages import StagedModel
+from synthesis_models import digit, exact_fisher
+
 from metazoo_core.synthesis.principal import PrincipalOptions, PrincipalResult, principal_distortions
-
-
-def _digit(seed: int) -> StagedModel:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        net = digit_network()
-    return StagedModel(digit_spec(f"digits{seed}", "digit CNN"), net, fake_relu=False).double()
 
 
 @pytest.fixture(scope="module")
 def pairs():
-    return [(_digit(0), "relu1"), (_digit(1), "relu0")]
+    return [(digit(0), "relu1"), (digit(1), "relu0")]
 
 
 @pytest.fixture(scope="module")
@@ -31,15 +24,9 @@ def image():
     return (0.1 + 0.8 * torch.rand(1, 1, 16, 16, generator=g)).double()
 
 
-def _fisher(model, stage, x):
-    f = lambda z: model(z.unsqueeze(0), [stage])[stage].reshape(-1)  # noqa: E731
-    j = torch.autograd.functional.jacobian(f, x).reshape(-1, x.numel()).numpy()
-    return j.T @ j
-
-
 @pytest.mark.parametrize("delta", [0.0, 1e-3])
 def test_two_pairs_reach_the_exact_generalized_eigenproblem(pairs, image, delta):
-    f1, f2 = (_fisher(m, s, image[0]) for m, s in pairs)
+    f1, f2 = (exact_fisher(m, s, image[0]) for m, s in pairs)
     lam = scipy.linalg.eigh(f1, f2 + delta * np.eye(f1.shape[0]), eigvals_only=True)
     want = np.log(lam[-1]) - np.log(lam[0])
     (res,) = principal_distortions(pairs, image, PrincipalOptions(delta=delta))
@@ -54,7 +41,7 @@ def test_two_pairs_reach_the_exact_generalized_eigenproblem(pairs, image, delta)
 
 
 def test_ascent_stays_below_the_two_pair_optimum_and_climbs(pairs, image):
-    f1, f2 = (_fisher(m, s, image[0]) for m, s in pairs)
+    f1, f2 = (exact_fisher(m, s, image[0]) for m, s in pairs)
     lam = scipy.linalg.eigh(f1, f2, eigvals_only=True)
     bound = (0.5 * (np.log(lam[-1]) - np.log(lam[0]))) ** 2  # the variance of 2 log ratios is ¼(r₁ − r₂)²
     # the authors' clamp scale 0.001 is sized for 224×224×3 images (‖ε‖ = 0.1 spread over 150,528 pixels); on 256

@@ -14,6 +14,7 @@ _INPUTS = "files, folders, builtin:NAME or builtin (images or sounds, as the mod
 _DEVICE = typer.Option("cpu", "--device", help="auto (best available), cpu, cuda, cuda:N or mps")
 _DTYPE = typer.Option("float32", "--dtype", help="float32 or float64 (exactness checks)")
 _RANDOM = typer.Option(False, "--random-weights", help="skip loading trained weights (results say RANDOM weights)")
+_JSON = typer.Option(False, "--json", help="print the records as JSON on stdout")
 
 
 def _load(model_id: str, stages: list[str], random_weights: bool, device: str, dtype: str,
@@ -57,7 +58,7 @@ def _eigendistort(
     out_dir: Path = typer.Option(Path("runs/eigendistortions"), "--out", "-o", help="result folder"),
     dtype: str = _DTYPE, device: str = _DEVICE, random_weights: bool = _RANDOM,
     weights: Optional[str] = typer.Option(None, "--weights", help="checkpoint overriding the registry's"),
-    as_json: bool = typer.Option(False, "--json", help="print the records as JSON on stdout"),
+    as_json: bool = _JSON,
 ) -> None:
     """Eigendistortions: the input directions a stage is most and least sensitive to (Fisher matrix JᵀJ)."""
     from metazoo_core.fileio import check_writable
@@ -95,8 +96,7 @@ def _mad(
     initial_noise: float = typer.Option(0.1, "--initial-noise", help="σ of the start's noise (plenoptic's 0.1)"),
     seed: int = typer.Option(0, "--seed", help="start noise"),
     out_dir: Path = typer.Option(Path("runs/mad"), "--out", "-o", help="result folder"),
-    dtype: str = _DTYPE, device: str = _DEVICE, random_weights: bool = _RANDOM,
-    as_json: bool = typer.Option(False, "--json", help="print the records as JSON on stdout"),
+    dtype: str = _DTYPE, device: str = _DEVICE, random_weights: bool = _RANDOM, as_json: bool = _JSON,
 ) -> None:
     """MAD competition: images that change one model's response most or least while the other's is held."""
     from metazoo_core.fileio import check_writable
@@ -131,8 +131,7 @@ def _principal(
     delta: float = typer.Option(0.0, "--delta", help="δ added to the second pair's Fisher diagonal (generalized)"),
     seed: int = typer.Option(0, "--seed", help="initial distortions"),
     out_dir: Path = typer.Option(Path("runs/principal"), "--out", "-o", help="result folder"),
-    dtype: str = _DTYPE, device: str = _DEVICE, random_weights: bool = _RANDOM,
-    as_json: bool = typer.Option(False, "--json", help="print the records as JSON on stdout"),
+    dtype: str = _DTYPE, device: str = _DEVICE, random_weights: bool = _RANDOM, as_json: bool = _JSON,
 ) -> None:
     """Principal distortions: the two distortions whose log sensitivity ratios differ most across model stages."""
     from metazoo_core.errors import InputError

@@ -24,6 +24,7 @@ from torch import Tensor
 from ..errors import InputError
 from ..options import check_count, check_positive, check_seed
 from .fisher import FisherOperator, jacobian
+from .plots import show
 from .records import read_result, write_result
 
 SCHEMA = "metazoo.eigendistortion/1"
@@ -99,14 +100,7 @@ class EigendistortionResult:
         n = self.distortions.shape[0]
         fig, axes = plt.subplots(1, n, figsize=(2.2 * n, 2.4), squeeze=False)
         for ax, v, lam, idx in zip(axes[0], self.distortions, self.eigenvalues, self.eigenindex):
-            v = v.detach().cpu().double()
-            if v.dim() == 1:
-                ax.plot(v.numpy(), lw=0.4)
-            else:
-                img = (v - v.min()) / (v.max() - v.min()).clamp_min(1e-30)
-                ax.imshow(img[0].numpy() if img.shape[0] == 1 else img.permute(1, 2, 0).numpy(), cmap="gray")
-                ax.axis("off")
-            ax.set_title(f"#{int(idx)}  λ={float(lam):.3g}", fontsize=8)
+            show(ax, v, f"#{int(idx)}  λ={float(lam):.3g}")
         fig.suptitle(f"eigendistortions of {self.record.get('model')} / {self.record.get('stage')}", fontsize=9)
         fig.tight_layout()
         return fig

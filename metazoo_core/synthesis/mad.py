@@ -21,6 +21,7 @@ from torch import Tensor
 from ..errors import InputError
 from ..metamer.optimise import range_penalty
 from ..options import check_count, check_positive, check_seed
+from .plots import show
 from .records import read_result, write_result
 
 SCHEMA = "metazoo.mad/1"
@@ -115,16 +116,7 @@ class MADResult:
         dirs = self.record["directions"]
         fig, axes = plt.subplots(2, len(dirs), figsize=(2.6 * len(dirs), 5), squeeze=False)
         for j, d in enumerate(dirs):
-            img = self.images[j].detach().cpu().double()
-            if img.dim() == 1:
-                axes[0, j].plot(img.numpy(), lw=0.4)
-            else:
-                img = img.clamp(*self.record["input_range"])
-                img = (img - img.min()) / (img.max() - img.min()).clamp_min(1e-30)
-                axes[0, j].imshow(img[0].numpy() if img.shape[0] == 1 else img.permute(1, 2, 0).numpy(),
-                                  cmap="gray")
-                axes[0, j].axis("off")
-            axes[0, j].set_title(d, fontsize=9)
+            show(axes[0, j], self.images[j].clamp(*self.record["input_range"]), d)
             axes[1, j].plot(self.metric_a[j].numpy(), label=f"A {self.record['model_a']}")
             axes[1, j].plot(self.metric_b[j].numpy(), label=f"B {self.record['model_b']}")
             axes[1, j].set_xlabel("step")

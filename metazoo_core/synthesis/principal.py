@@ -25,6 +25,7 @@ from torch import Tensor
 from ..errors import InputError
 from ..options import check_count, check_positive, check_seed
 from .fisher import FisherOperator
+from .plots import show
 from .records import read_result, write_result
 
 SCHEMA = "metazoo.principal_distortions/1"
@@ -101,14 +102,7 @@ class PrincipalResult:
 
         fig, axes = plt.subplots(1, 4, figsize=(11, 2.8))
         for ax, eps, name in zip(axes[:2], self.distortions, ("ε₁", "ε₂")):
-            v = eps.detach().cpu().double()
-            if v.dim() == 1:
-                ax.plot(v.numpy(), lw=0.4)
-            else:
-                v = (v - v.min()) / (v.max() - v.min()).clamp_min(1e-30)
-                ax.imshow(v[0].numpy() if v.shape[0] == 1 else v.permute(1, 2, 0).numpy(), cmap="gray")
-                ax.axis("off")
-            ax.set_title(name)
+            show(ax, eps, name)
         labels = [f"{m}:{s}" for m, s in self.record["pairs"]]
         axes[2].barh(range(len(labels)), self.log_ratios.numpy())
         axes[2].set_yticks(range(len(labels)), labels, fontsize=7)
