@@ -112,9 +112,10 @@ def _orthonormal(v: Tensor) -> Tensor:
 
 
 def _power(op: FisherOperator, v: Tensor, opts: EigendistortionOptions,
-           shift: Tensor | None) -> tuple[Tensor, int]:
+           shift: Tensor | None) -> tuple[Tensor, Tensor, int]:
     """Orthogonal iteration on F (shift None) or shift·I − F ((B,) shift), with Rayleigh–Ritz each iteration;
-    returns (B, k, n) orthonormal vectors and the iterations run."""
+    returns (B, k, n) orthonormal vectors, their (B, k) Rayleigh quotients (before the last update) and the
+    iterations run."""
     v = _orthonormal(v)
     it = 0
     while it < opts.max_iter:
@@ -130,7 +131,7 @@ def _power(op: FisherOperator, v: Tensor, opts: EigendistortionOptions,
         if bool((residual <= opts.tol).all()):
             break
         v = _orthonormal(fv if shift is None else shift[:, None, None] * v - fv)
-    return v, it
+    return v, lam, it
 
 
 def _lanczos(op: FisherOperator, opts: EigendistortionOptions, which: str,
@@ -184,9 +185,8 @@ def eigendistort(model, stage: str, x: Tensor, options: EigendistortionOptions =
         if options.method == "power":
             op = FisherOperator(model, stage, x, copies=k)
             start = torch.randn(b, 2, k, n, generator=generator, dtype=torch.float64).to(x)
-            top, iterations[0] = _power(op, start[:, 0], options, None)
-            lam_max = op.fvp(top[:, :1].expand(b, k, n).contiguous())[1][:, 0]
-            bottom, iterations[1] = _power(op, start[:, 1], options, lam_max)
+            top, lam_top, iterations[0] = _power(op, start[:, 0], options, None)
+            bottom, _, iterations[1] = _power(op, start[:, 1], options, lam_top[:, 0])
             vecs = torch.cat([top, bottom.flip(1)], dim=1)
         else:
             ops = [FisherOperator(model, stage, x[i:i + 1]) for i in range(b)]
