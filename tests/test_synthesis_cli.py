@@ -58,18 +58,6 @@ def test_mad_and_principal_distortions_commands(tmp_path, image, one_thread):
     assert (tmp_path / "pd" / "principal" / "noise" / "eps2_x200.png").is_file()
 
 
-def test_audio_eigendistortion_on_a_bundled_word(tmp_path, one_thread):
-    """The cochleagram stage needs no weights; the waveform is the input."""
-    r = run_main("eigendistort", "cochcnn9", "builtin:seven", "--stage", "cochleagram", "--max-iter", "1",
-                 "-o", str(tmp_path / "ed"), "--json")
-    assert r.code == 0, r.stderr
-    (row,) = json.loads(r.stdout)
-    res = EigendistortionResult.read(row["folder"])
-    assert res.distortions.shape == (2, 40000) and res.eigenvalues[0] >= res.eigenvalues[1] >= 0
-    assert (tmp_path / "ed" / "cochcnn9" / "seven" / "cochleagram" / "eigen0_plus.wav").is_file()
-    assert "backward" in " ".join(res.record["caveats"])
-
-
 @pytest.mark.parametrize("args, message", [
     (["eigendistort", "alexnet", "builtin:chelsea", "--stage", "relu9", "--random-weights"], "no stage 'relu9'"),
     (["eigendistort", "alexnet", "builtin:chelsea", "--stage", "relu0", "--method", "svd"], "--method 'svd'"),
