@@ -8,6 +8,9 @@ Cases: AlexNet (random weights, `relu1`, 3×224×224 input) and the Experiment B
 - MAD, one direction: `mad(..., directions=("min_a",))` against `plenoptic.MADCompetition(...).synthesize(N)` with
   the same relative-L2 metrics (stage A `relu1`, stage B `relu2` of the same model), time ÷ N.
 
+- batching: eigendistortion (k = 1, power, N iterations per end) of 8 inputs in one call against 8 calls of one
+  input each, throughput ratio (plenoptic takes one image per synthesis, so has no batch figure).
+
 Each round runs metazoo then plenoptic (order alternating by round) on the same input; the ratio of a round is
 metazoo's process CPU time ÷ plenoptic's, the headline the median over rounds (paired, so load from other processes
 hits both sides of a ratio alike). Writes benchmarks/results/synthesis.json.
@@ -93,6 +96,16 @@ def _mad_pair(model, x, n: int) -> tuple[float, float]:
     return ours / n, _cpu(plenoptic_run) / n
 
 
+def _batch_pair(model, x8, n: int) -> tuple[float, float]:
+    """(CPU time of one 8-input call, of 8 one-input calls), both per input and iteration."""
+    from metazoo_core.synthesis.eigen import EigendistortionOptions, eigendistort
+
+    opts = EigendistortionOptions(k=1, max_iter=n, tol=1e-300)
+    batched = _cpu(lambda: eigendistort(model, "relu1", x8, opts))
+    single = _cpu(lambda: [eigendistort(model, "relu1", x8[i:i + 1], opts) for i in range(8)])
+    return batched / (16 * n), single / (16 * n)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -119,6 +132,17 @@ def main() -> None:
                          "plenoptic_ms": statistics.median(t for _, t in times) * 1e3,
                          "ratio_median": statistics.median(ratios), "ratio_min": min(ratios),
                          "ratio_max": max(ratios)})
+        x8 = 0.1 + 0.8 * torch.rand(model.input_shape(8), generator=g)
+        _batch_pair(model, x8, 1)
+        pairs = [_batch_pair(model, x8, args.iterations) for _ in range(args.rounds)]
+        speedups = [s / b for b, s in pairs]
+        print(f"{case} batch of 8: throughput {statistics.median(speedups):.2f}× 8 single runs", flush=True)
+        rows.append({"case": case, "stage": "relu1", "method": "eigendistortion_k1_power_batch8",
+                     "iterations": args.iterations, "rounds": args.rounds,
+                     "batched_ms_per_input_iteration": statistics.median(b for b, _ in pairs) * 1e3,
+                     "single_ms_per_input_iteration": statistics.median(s for _, s in pairs) * 1e3,
+                     "throughput_ratio_median": statistics.median(speedups), "throughput_ratio_min": min(speedups),
+                     "throughput_ratio_max": max(speedups)})
     import plenoptic
 
     from metazoo_core.metamer.runs import versions

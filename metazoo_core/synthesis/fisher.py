@@ -43,7 +43,7 @@ class FisherOperator:
 
     def jvp(self, v: Tensor) -> Tensor:
         """(B, copies, n) → (B, copies, m): J v."""
-        if not self._g.requires_grad:  # the stage is affine in the input below the first nonlinearity's use
+        if not self._g.requires_grad:  # a backward run without a graph (e.g. a once_differentiable Function)
             raise InputError("the stage's backward is not differentiable (a custom backward without a graph); "
                              "its Jacobian–vector products cannot be formed")
         (out,) = torch.autograd.grad(self._g, self._dummy, v.reshape(self._x.shape), retain_graph=True)
