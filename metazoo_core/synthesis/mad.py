@@ -151,6 +151,11 @@ def mad(model_a, stage_a: str, model_b, stage_b: str, x: Tensor, options: MADOpt
         r0a, r0b = _responses(model_a, stage_a, x), _responses(model_b, stage_b, x)
         da0 = stage_distance(options.metric_a, r0a, _responses(model_a, stage_a, start))
         db0 = stage_distance(options.metric_b, r0b, _responses(model_b, stage_b, start))
+        for which, kind, r0, model, stage in (("a", options.metric_a, r0a, model_a, stage_a),
+                                              ("b", options.metric_b, r0b, model_b, stage_b)):
+            if kind == "relative_l2" and bool((r0.norm(dim=1) == 0).any()):
+                raise InputError(f"stage '{stage}' of '{model.spec.id}' responds with all zeros to an input, so "
+                                 f"its relative L2 is undefined; use --metric-{which} rmse or another stage")
         if options.tradeoff is None:
             u = torch.rand(x.shape, generator=generator, dtype=x.dtype).to(x.device)
             ua = stage_distance(options.metric_a, r0a, _responses(model_a, stage_a, u))
