@@ -39,6 +39,7 @@ PANELS = {
     "Models": ["list", "info", "plugins", "fetch", "predict", "activations", "cochleagram",
                "list-sounds"],
     "Metamers": ["demo", "generate", "null"],
+    "Synthesis": ["eigendistort", "mad", "principal-distortions"],
     "Robustness": ["robustness", "train", "ood"],
     "Readouts and profiles": ["readout", "profile"],
     "Comparing invariances": ["recognize", "report", "experiment", "humans", "replicate"],
