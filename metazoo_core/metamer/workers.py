@@ -277,7 +277,7 @@ def _run_workers(job: bytes, shares: list[list[Item]], threads: int, progress, n
 
 def worker_main(n: int, job_bytes: bytes, share: list[Item], conn) -> None:
     """A worker process: end with the parent, set threads, rebuild the model, run `share`, report on `conn`."""
-    from ..sweep.executors import die_with_parent
+    from ..process import die_with_parent
 
     die_with_parent()
     try:
