@@ -37,7 +37,8 @@ def _experiment(
     headphone_pass: int = typer.Option(5, "--headphone-pass", help="sounds: headphone-check trials (of 6) "
                                        "needed to continue"),
 ) -> None:
-    """Write trials.csv, experiment.json and the stimuli: ceiling(trials/N) per condition, trimmed to --trials.
+    """Write trials.csv, experiment.json and the stimuli: ceiling(trials/N) per condition (N conditions: natural
+    plus one per model and stage of the run), trimmed to --trials.
     With --serve or --export, run that experiment (RUN_DIR may also be an experiment folder)."""
     from metazoo_core.fileio import check_writable
 

@@ -189,8 +189,8 @@ def _generate(
     stage: list[str] = typer.Option(..., "--stage", "-s", help="stage name (repeatable), or all"),
     recipe: str = typer.Option("feather2023", "--recipe", "-r",
                                help="feather2023 (study), fixed_step, adam, plenoptic_adam"),
-    iterations: Optional[int] = typer.Option(None, "--iterations", "-i", help="steps per block (study: 3000)"),
-    blocks: Optional[int] = typer.Option(None, "--blocks", "-b", help="step-size blocks, halving (study: 8)"),
+    iterations: Optional[int] = typer.Option(None, "--iterations", help="steps per block (study: 3000)"),
+    blocks: Optional[int] = typer.Option(None, "--blocks", help="step-size blocks, halving (study: 8)"),
     init_step: Optional[float] = typer.Option(
         None, "--init-step", help="first step size, in input units, halved every block (study: 1; HMAX 255; a "
         "short schedule needs a larger one, e.g. 8 as in docs/replication.md)"),
@@ -248,7 +248,7 @@ def _null(
     pairs: int = typer.Option(DEFAULT_NULL_PAIRS, "--pairs", "-n", help="pairs of different inputs (study: ~10⁶; "
                               "from 10,000 on built by matrix products, see --pairing)"),
     out_path: Optional[Path] = typer.Option(None, "--out", "-o", help="file (default nulls/MODEL.null.safetensors)"),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="seed of the pair draws and augmentations (same seed, same null)"),
     no_augment: bool = typer.Option(False, "--no-augment", help="pairs of the plain inputs"),
     batch_size: int = typer.Option(16, "--batch-size", help="pairs per forward"),
     weights: Optional[str] = typer.Option(None, "--weights", help="checkpoint overriding the registry's"),

@@ -12,7 +12,7 @@ from ..console import err, notice, out, pick_device, print_json
 
 def _ood(
     model: str = typer.Argument(..., help="model id (an ImageNet classifier)"),
-    benchmark: str = typer.Option(..., "--benchmark", "-b", help="imagenet-c or model-vs-human"),
+    benchmark: str = typer.Option(..., "--benchmark", help="imagenet-c or model-vs-human"),
     data: Optional[list[str]] = typer.Option(None, "--data", help="imagenet-c: clean images (builtin, files, a folder "
                                              "of ImageNet-index class folders) or a downloaded ImageNet-C tree; "
                                              "model-vs-human: the release folder (datasets/, raw-data/)"),
@@ -22,7 +22,7 @@ def _ood(
     sets: Optional[list[str]] = typer.Option(None, "--set", help="model-vs-human data set (repeatable; default: all)"),
     max_per_class: Optional[int] = typer.Option(None, "--max-per-class", help="images per class folder at most"),
     seed: int = typer.Option(0, "--seed", help="seeds the random corruptions"),
-    batch_size: int = typer.Option(16, "--batch-size"),
+    batch_size: int = typer.Option(16, "--batch-size", help="images per forward pass (memory, not results)"),
     out_dir: Path = typer.Option(Path("runs/ood"), "--out", "-o", help="writes OUT/<model>_<benchmark>.json"),
     weights: Optional[str] = typer.Option(None, "--weights", help="checkpoint overriding the registry's"),
     device: str = typer.Option("cpu", "--device", help="auto (best available), cpu, cuda, cuda:N or mps"),
