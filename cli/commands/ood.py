@@ -2,6 +2,7 @@
 (model-vs-human), as in the study's Methods, "Out of distribution evaluation – visual models"."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -98,8 +99,11 @@ def _ood(
     else:
         from metazoo_core.ood.imagenet_c import imagenet_c_from_sources
 
-        result, problems = imagenet_c_from_sources(net, list(data or ["builtin"]), chosen, sev, seed=seed,
-                                                   batch_size=batch_size, max_per_class=max_per_class, device=device)
+        t0 = time.monotonic()
+        result, problems = imagenet_c_from_sources(
+            net, list(data or ["builtin"]), chosen, sev, seed=seed, batch_size=batch_size, max_per_class=max_per_class,
+            device=device, on_corruption=lambda c, done, total: say(
+                f"  {c} ({done}/{total} corruptions, {len(sev)} severities) done, {time.monotonic() - t0:.0f} s"))
         for p in problems:
             notice(p)
         if frost_problem and not corruptions:

@@ -26,7 +26,7 @@ def _recognize(
     import io
 
     from metazoo_core.analysis import plots
-    from metazoo_core.analysis.recognition import recognise, resolve_recognisers
+    from metazoo_core.analysis.recognition import recognise, resolve_recognisers, sem_text
     from metazoo_core.analysis.runs import read_run
     from metazoo_core.availability import availability, offline_mode
     from metazoo_core.plugins import get_spec
@@ -86,7 +86,7 @@ def _recognize(
         for r in result.table:  # names from the run folder are text, not markup
             table.add_row(escape(r["generator"]), escape(r["stage"]), "[bold]mean[/]" if r["recogniser"] == "mean"
                           else escape(r["recogniser"]), str(r["n"]), f"{r['accuracy']:.3f}",
-                          "—" if r["sem"] is None else f"{r['sem']:.3f}")
+                          sem_text(r["sem"], r["n"]))
         out.print(table)
     err.print(f"results in {target.resolve()} (recognition.csv, recognition.json, trials.csv, recognition.png)",
               highlight=False)

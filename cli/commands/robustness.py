@@ -10,7 +10,7 @@ import typer
 
 from metazoo_core.caveats import RANDOM_WEIGHTS
 
-from ..console import err, notice, out, pick_device, print_json, problem
+from ..console import PlainProgress, err, notice, out, pick_device, print_json, problem
 
 NORM_HELP = "l1, l2 or linf"
 
@@ -94,8 +94,9 @@ def _robustness(
 
     net = load_model(spec, pretrained=not random_weights, weights=weights, device=device)
     err.print(f"{spec.id}: {settings.describe()}, {len(settings.eps)} ε values", highlight=False)
-    result = evaluate_robustness(net, data, settings, device=device,
-                                 progress=lambda e: err.print(f"  ε = {e:g} done", highlight=False))
+    plain, done = PlainProgress(every_s=0), []
+    result = evaluate_robustness(net, data, settings, device=device, progress=lambda e: (
+        done.append(e), plain("  robustness", len(done), len(settings.eps), f"ε values, ε = {e:g} done")))
     for m in result["notices"][len(settings.notices) + len(data.notices) + len(data.problems):]:
         notice(m)
     stem = out_dir / f"{spec.id}_{settings.attack}_{settings.norm}"
@@ -213,12 +214,20 @@ def _train(
 
     bar = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                    TextColumn("loss {task.fields[loss]:.3f} acc {task.fields[acc]:.2f}"), TimeElapsedColumn(),
-                   console=err, transient=True)
+                   console=err, transient=True, disable=not err.is_terminal)
     task = bar.add_task("train", total=math.ceil(len(data) / batch_size), epoch=0, loss=math.nan, acc=math.nan)
+    plain = None if err.is_terminal else PlainProgress()
 
     def progress(info: dict) -> None:
-        bar.update(task, completed=info["batch"], total=info["batches"], epoch=info["epoch"] + 1,
-                   loss=info["loss"], acc=info["accuracy"])
+        """A bar on a terminal, plain lines on a pipe; one line at the end of every epoch in both."""
+        epoch = f"epoch {info['epoch'] + 1}/{epochs}"
+        if plain:
+            plain(epoch, info["batch"], info["batches"], f"batches, loss {info['loss']:.3f} acc {info['accuracy']:.2f}")
+        else:
+            bar.update(task, completed=info["batch"], total=info["batches"], epoch=info["epoch"] + 1,
+                       loss=info["loss"], acc=info["accuracy"])
+            if info["batch"] == info["batches"]:
+                bar.console.print(f"{epoch} done: loss {info['loss']:.3f} acc {info['accuracy']:.2f}", highlight=False)
 
     try:
         with bar:
