@@ -50,8 +50,10 @@ def load_inputs(sources: list[str], spec: Any) -> tuple[list[Any], int]:
 
     Returns (loaded items with their notices printed, number of sources that failed).
     """
-    from metazoo_core.inputs import load_many
+    from metazoo_core.inputs import load_many, skipped_folders
 
+    for line in skipped_folders(sources):
+        notice(line)
     items, problems = load_many(sources, spec)
     for line in problems:
         problem(line)
