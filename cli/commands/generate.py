@@ -53,6 +53,8 @@ class ProgressDisplay:
                                                      total=event.total, completed=event.step, loss="…")
             return
         if self.plain is not None and key in self.labels:
+            if event.kind != "done" and event.step >= event.total:
+                return  # the "done" event follows with the final loss (the table's), not the last step's
             loss = f"steps, loss {event.loss:.4g}" if event.loss is not None else "steps"
             self.plain(self.labels[key], event.step, event.total, loss)
             return

@@ -40,10 +40,12 @@ def _recognize(
     recognisers = resolve_recognisers(models, {run.modality(m) for m in run.models()})
     n_failed = sum(i.passed is False for i in run.items)
     if n_failed and not include_failed:
-        notice(f"{n_failed} metamers that failed the acceptance criteria are left out (--include-failed keeps them)")
+        notice(f"{n_failed} metamer{'s that' if n_failed != 1 else ' that'} failed the acceptance criteria "
+               f"{'are' if n_failed != 1 else 'is'} left out (--include-failed keeps them)")
     not_evaluated = sum(i.passed is None for i in run.items)
     if not_evaluated:
-        notice(f"{not_evaluated} metamers were not checked against a null distribution; they are included")
+        notice(f"{not_evaluated} metamer{'s were' if not_evaluated != 1 else ' was'} not checked against a null "
+               f"distribution; {'they are' if not_evaluated != 1 else 'it is'} included")
     target = check_writable(out_dir or Path(run_dir) / "recognition")
     absent = [r for r in recognisers if not availability(get_spec(r)).runs] if offline_mode() else []
     recognisers = [r for r in recognisers if r not in absent]

@@ -248,7 +248,8 @@
       const images = new Set();
       remaining.forEach((t) => { images.add(cfg.media + t.stimulus); images.add(cfg.media + t.mask); });
       cfg.responses.forEach((c) => images.add(cfg.media + "icons/" + c + ".svg"));
-      timeline.push({type: jsPsychPreload, images: [...images], on_load: () => phase("loading")});
+      timeline.push({type: jsPsychPreload, images: [...images], on_load: () => phase("loading"),
+                     message: `<p>Loading ${images.size} images… the experiment starts when the bar is full.</p>`});
     }
     timeline.push(message(next > 0 ? "<p>Welcome back. The experiment continues where you stopped.</p>"
                                      : instructions(), next > 0 ? "Continue" : "Start"));
