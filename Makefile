@@ -19,6 +19,7 @@ $(VENV)/.installed-test: pyproject.toml setup.py constraints.txt | $(BIN)/python
 
 demo: $(VENV)/.installed
 	HF_HUB_OFFLINE=1 $(BIN)/metazoo demo --out $(DEMO_OUT)
+	@echo "next: source $(BIN)/activate && metazoo report $(DEMO_OUT) --out $(DEMO_OUT)/report.html   (then README's first-hour tour)"
 
 test: $(VENV)/.installed-test
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q

@@ -51,6 +51,24 @@ for _info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.nam
     importlib.import_module(f"{commands.__name__}.{_info.name}").register(app)
 register_commands(app, warn=lambda line: print(line, file=sys.stderr))  # third-party plugins' commands
 
+
+
+def _plain_flags(typer_app: typer.Typer) -> None:
+    """Show on/off options as flags in help (`--json`), not with a value type (`--json <bool>`): typer prints the
+    type of every option unless it has a metavar."""
+    import inspect
+
+    for command in typer_app.registered_commands:
+        for param in inspect.signature(command.callback).parameters.values():
+            info = param.default
+            flag = param.annotation in (bool, "bool") and isinstance(info, typer.models.OptionInfo)
+            if flag and info.metavar is None:
+                info.metavar = ""
+    for group in typer_app.registered_groups:
+        _plain_flags(group.typer_instance)
+
+
+_plain_flags(app)
 _ORDER = [name for names in PANELS.values() for name in names]
 for _command in [*app.registered_commands, *app.registered_groups]:
     _command.rich_help_panel = next((panel for panel, names in PANELS.items() if _command.name in names), "Other")

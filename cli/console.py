@@ -50,8 +50,10 @@ def load_inputs(sources: list[str], spec: Any) -> tuple[list[Any], int]:
 
     Returns (loaded items with their notices printed, number of sources that failed).
     """
-    from metazoo_core.inputs import load_many
+    from metazoo_core.inputs import load_many, skipped_folders
 
+    for line in skipped_folders(sources):
+        notice(line)
     items, problems = load_many(sources, spec)
     for line in problems:
         problem(line)
@@ -69,3 +71,24 @@ def pick_device(request: str) -> str:
     if message:
         notice(message)
     return device
+
+
+class PlainProgress:
+    """Progress as plain lines on stderr, for a pipe or a file (where rich bars print nothing until the end):
+    `label: done/total extra (N s)`, at most one line per label every `every_s` seconds, plus the last one."""
+
+    def __init__(self, every_s: float = 5.0) -> None:
+        import time
+
+        self.every_s = every_s
+        self.clock = time.monotonic
+        self.t0 = self.clock()
+        self.last: dict[str, float] = {}
+
+    def __call__(self, label: str, done: int, total: int, extra: str = "") -> None:
+        now = self.clock()
+        if done < total and now - self.last.get(label, -self.every_s) < self.every_s:
+            return
+        self.last[label] = now
+        err.print(f"{_text(label)}: {done}/{total}{' ' + _text(extra) if extra else ''} ({now - self.t0:.0f} s)",
+                  highlight=False)

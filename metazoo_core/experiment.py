@@ -158,6 +158,41 @@ def degenerate_answers(rows: Sequence[dict[str, Any]], outside: Sequence[str]) -
     return reasons
 
 
+def aggregate_notes(notes: Sequence[tuple[int, str]], participants: int) -> list[str]:
+    """One line per kind of note over participants: notes that differ only in their leading count ("12 trials show
+    …", "15 trials show …") become "participants 1–3, 5: 12–15 trials show …" (all participants: "each participant:
+    …"); notes without a count are kept once. Order: first appearance."""
+    import re
+
+    groups: dict[str, list[tuple[int, int | None]]] = {}
+    for participant, note in notes:
+        m = re.match(r"(\d+) (.*)", note)
+        key = m.group(2) if m else note
+        groups.setdefault(key, []).append((participant, int(m.group(1)) if m else None))
+    lines = []
+    for text, hits in groups.items():
+        counts = sorted({c for _, c in hits if c is not None})
+        if not counts:
+            lines.append(text)
+            continue
+        who = sorted({p for p, _ in hits})
+        span = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}–{counts[-1]}"
+        head = "each participant" if participants > 1 and len(who) == participants else \
+            ("" if participants == 1 else f"participant{'s' if len(who) > 1 else ''} {_ranges(who)}")
+        lines.append(f"{head}: {span} {text}" if head else f"{span} {text}")
+    return lines
+
+
+def _ranges(ids: list[int]) -> str:
+    """"1–3, 5" for [1, 2, 3, 5] (sorted ids)."""
+    parts, start = [], ids[0]
+    for prev, cur in zip(ids, [*ids[1:], None]):
+        if cur is None or cur != prev + 1:
+            parts.append(f"{start}" if start == prev else f"{start}–{prev}")
+            start = cur
+    return ", ".join(parts)
+
+
 def write_experiment(run: Run, out_dir: Path | str, models: Sequence[str] | None = None,
                      total: int = DEFAULT_TRIALS, seed: int = 0, participants: int = 1,
                      allow_degenerate: bool = False) -> tuple[Path, list[str]]:
@@ -170,13 +205,14 @@ def write_experiment(run: Run, out_dir: Path | str, models: Sequence[str] | None
     rows: list[dict[str, Any]] = []
     counts: list[dict[str, Any]] = []
     media: dict[str, Path] = {}
-    notes: list[str] = []
+    per_participant: list[tuple[int, str]] = []
     for p in range(participants):
         trials, used, notes_p = build_trials(run, models, total, seed + p)
         media.update(used)
-        notes += [n for n in notes_p if n not in notes]
+        per_participant += [(p + 1, n) for n in notes_p]
         rows += [{"participant": p + 1, **asdict(t)} for t in trials]
         counts.append({"participant": p + 1, "seed": seed + p, **summary(trials)})
+    notes = aggregate_notes(per_participant, participants)
     outside = out_of_category_inputs(run, models)
     reasons = degenerate_answers(rows, outside)
     if reasons and not allow_degenerate:

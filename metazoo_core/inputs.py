@@ -51,6 +51,24 @@ def expand_sources(sources: list[str], modality: str) -> list[str]:
     return out
 
 
+def skipped_folders(sources: list[str]) -> list[str]:
+    """One notice line per folder among `sources` that holds sub-folders: those are not read (a folder input means
+    its files), so the user learns how to include them."""
+    lines = []
+    for s in sources:
+        if s != "builtin" and _is_dir(s):
+            try:
+                subs = sorted(p.name for p in Path(s).iterdir() if p.is_dir() and not p.name.startswith("."))
+            except OSError:  # unreadable: load_many reports the folder itself
+                continue
+            if subs:
+                shown = ", ".join(subs[:3]) + (f" +{len(subs) - 3}" if len(subs) > 3 else "")
+                lines.append(f"{s}: {len(subs)} sub-folder{'s' if len(subs) > 1 else ''} not read ({shown}); a folder "
+                             f"input means its files — give sub-folders as inputs of their own, e.g. "
+                             f"{Path(s) / subs[0]}")
+    return lines
+
+
 def load_many(sources: list[str], spec: ModelSpec) -> tuple[list[Any], list[str]]:
     """Every source for `spec` (`builtin` and folders expanded): (loaded items with their notices, one problem line
     per source that could not be used). An unreadable folder raises one InputError line."""

@@ -51,6 +51,16 @@ def audio_output_names(n_outputs: int) -> list[str] | None:
     return ["(null)", *words] if n_outputs == len(words) + 1 else None
 
 
+def decision_text(label: str | None, modality: str | None) -> str:
+    """A model's decision as people read it: an audio network's output index as the study's word ('380' →
+    'latin (380)', order unverified as `audio_output_names`); other labels (16-way categories) as they are."""
+    if modality != "audio" or not str(label).isdigit():
+        return str(label)
+    names = audio_output_names(794)
+    i = int(label)
+    return f"{names[i]} ({i})" if names and i < len(names) else str(label)
+
+
 def category16_index(logits):
     """(B, 1000) logits → (B,) index into `categories16()` by the max-logit rule."""
     import torch

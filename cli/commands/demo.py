@@ -17,8 +17,8 @@ NULL_PAIRS = 24
 
 def _demo(
     out_dir: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="results folder"),
-    iterations: int = typer.Option(100, "--iterations", "-i", help="steps per block (study: 3000)"),
-    blocks: int = typer.Option(3, "--blocks", "-b", help="step-size blocks (study: 8)"),
+    iterations: int = typer.Option(100, "--iterations", help="steps per block (study: 3000)"),
+    blocks: int = typer.Option(3, "--blocks", help="step-size blocks (study: 8)"),
     device: str = typer.Option("cpu", "--device", help="auto (best available), cpu, cuda, cuda:N or mps"),
 ) -> None:
     """Generate efficientnet_lite0 metamers of a bundled photo at three stages (a short schedule, a few minutes)."""

@@ -42,7 +42,8 @@ def _experiment(
                                           "one answer for every trial, or inputs whose top-1 class is outside the "
                                           "16 categories (kept in experiment.json)"),
 ) -> None:
-    """Write trials.csv, experiment.json and the stimuli: ceiling(trials/N) per condition, trimmed to --trials.
+    """Write trials.csv, experiment.json and the stimuli: ceiling(trials/N) per condition (N conditions: natural
+    plus one per model and stage of the run), trimmed to --trials.
     With --serve or --export, run that experiment (RUN_DIR may also be an experiment folder)."""
     if serve or export:
         from metazoo_core.humans.design import Settings

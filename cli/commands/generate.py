@@ -10,11 +10,12 @@ from rich.markup import escape
 
 from metazoo_core.caveats import DEFAULT_NULL_PAIRS, RANDOM_WEIGHTS, null_note
 
-from ..console import err, load_inputs, notice, out, pick_device, print_json, problem
+from ..console import PlainProgress, err, load_inputs, notice, out, pick_device, print_json, problem
 
 
 class ProgressDisplay:
-    """Rich progress bars on stderr, one per batch (stage · inputs, and worker when several): step, loss, ETA."""
+    """Rich progress bars on stderr, one per batch (stage · inputs, and worker when several): step, loss, ETA; on a
+    pipe or file, plain lines (`PlainProgress`) instead. Each bar ends on the batch's final loss (the record's)."""
 
     def __init__(self) -> None:
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
@@ -24,13 +25,17 @@ class ProgressDisplay:
                                  TextColumn("loss {task.fields[loss]}"), TimeElapsedColumn(), TextColumn("ETA"),
                                  TimeRemainingColumn(), console=err, transient=False)
         self.tasks: dict[str, Any] = {}
+        self.plain = None if err.is_terminal else PlainProgress()
+        self.labels: dict[Any, str] = {}
 
     def __enter__(self) -> "ProgressDisplay":
-        self.progress.start()
+        if self.plain is None:
+            self.progress.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        self.progress.stop()
+        if self.plain is None:
+            self.progress.stop()
 
     def __call__(self, event) -> None:
         worker = getattr(event, "worker", None)  # a worker's batches of one stage run one after another
@@ -41,8 +46,17 @@ class ProgressDisplay:
             more = f" +{len(event.inputs) - 3}" if len(event.inputs) > 3 else ""
             names = ", ".join(map(escape, event.inputs[:3])) + more
             who = f"w{worker} " if worker else ""
+            if self.plain is not None:
+                self.labels[key] = f"{who}{event.stage} [{', '.join(event.inputs[:3])}{more}]"
+                return
             self.tasks[key] = self.progress.add_task(f"{who}{escape(event.stage)} \\[{names}]",
                                                      total=event.total, completed=event.step, loss="…")
+            return
+        if self.plain is not None and key in self.labels:
+            if event.kind != "done" and event.step >= event.total:
+                return  # the "done" event follows with the final loss (the table's), not the last step's
+            loss = f"steps, loss {event.loss:.4g}" if event.loss is not None else "steps"
+            self.plain(self.labels[key], event.step, event.total, loss)
             return
         task = self.tasks.get(key)
         if task is None:
@@ -64,24 +78,16 @@ def _null_cell(record: dict) -> str:
     return f"{_verdict(record['passed'])} · null {null.get('pairs')} pairs{loose}"
 
 
-def _word(label: str, record: dict) -> str:
-    """An audio network's output index shown as the study's word ('380' → 'latin (380)'); other labels as they are."""
-    if record.get("modality") != "audio" or not str(label).isdigit():
-        return str(label)
-    from metazoo_core.labels import audio_output_names
-
-    names = audio_output_names(794)
-    i = int(label)
-    return f"{names[i]} ({i})" if names and i < len(names) else str(label)
-
-
 def summary_table(records: list[dict]):
     """The console table of metamer records; a 'weights' column says RANDOM on every row made with random
     weights, and the verdict column names the null's size."""
     from rich.table import Table
 
+    from metazoo_core.labels import decision_text
+
     random = any(r.get("random_weights") for r in records)
-    title = f"{len(records)} metamers" + (" — computed with RANDOM weights" if random else "")
+    title = f"{len(records)} metamer{'s' if len(records) != 1 else ''}"
+    title += " — computed with RANDOM weights" if random else ""
     table = Table(title=title)
     cols = ["input", "stage", "loss", "spearman", "pearson", "SNR dB", "prediction", "null criteria", "seconds"]
     for col in cols + (["weights"] if random else []):
@@ -89,7 +95,8 @@ def summary_table(records: list[dict]):
     for r in records:
         m = r["measures"][r["stage"]]
         p = r["prediction"]
-        pred = "—" if p["rule"] is None else (f"{_word(p['original'], r)} → {_word(p['metamer'], r)}"
+        pred = "—" if p["rule"] is None else (f"{decision_text(p['original'], r.get('modality'))} → "
+                                              f"{decision_text(p['metamer'], r.get('modality'))}"
                                               + ("" if p["match"] else " ✗"))
         row = [escape(r["input"]["name"]), escape(r["stage"]), f"{r['final_loss']:.4g}", f"{m['spearman']:.3f}",
                f"{m['pearson']:.3f}", f"{m['snr_db']:.2f}", escape(pred), _null_cell(r), f"{r['wall_time_s']:.0f}"]
@@ -195,8 +202,8 @@ def _generate(
     stage: list[str] = typer.Option(..., "--stage", "-s", help="stage name (repeatable), or all"),
     recipe: str = typer.Option("feather2023", "--recipe", "-r",
                                help="feather2023 (study), fixed_step, adam, plenoptic_adam"),
-    iterations: Optional[int] = typer.Option(None, "--iterations", "-i", help="steps per block (study: 3000)"),
-    blocks: Optional[int] = typer.Option(None, "--blocks", "-b", help="step-size blocks, halving (study: 8)"),
+    iterations: Optional[int] = typer.Option(None, "--iterations", help="steps per block (study: 3000)"),
+    blocks: Optional[int] = typer.Option(None, "--blocks", help="step-size blocks, halving (study: 8)"),
     init_step: Optional[float] = typer.Option(
         None, "--init-step", help="first step size, in input units, halved every block (study: 1; HMAX 255; a "
         "short schedule needs a larger one, e.g. 8 as in docs/replication.md)"),
@@ -254,7 +261,7 @@ def _null(
     pairs: int = typer.Option(DEFAULT_NULL_PAIRS, "--pairs", "-n", help="pairs of different inputs (study: ~10⁶; "
                               "from 10,000 on built by matrix products, see --pairing)"),
     out_path: Optional[Path] = typer.Option(None, "--out", "-o", help="file (default nulls/MODEL.null.safetensors)"),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="seed of the pair draws and augmentations (same seed, same null)"),
     no_augment: bool = typer.Option(False, "--no-augment", help="pairs of the plain inputs"),
     batch_size: int = typer.Option(16, "--batch-size", help="pairs per forward"),
     weights: Optional[str] = typer.Option(None, "--weights", help="checkpoint overriding the registry's"),
@@ -288,10 +295,13 @@ def _null(
     net = load_model(spec, pretrained=not random_weights, weights=weights, device=device)
     from rich.progress import Progress
 
-    with Progress(console=err, transient=True) as bar:
+    plain = None if err.is_terminal else PlainProgress()
+    with Progress(console=err, transient=True, disable=plain is not None) as bar:
         task = bar.add_task(f"null {spec.id}", total=pairs)
         null = build_null(net, items, pairs=pairs, seed=seed, augment=not no_augment, batch_size=batch_size,
-                          device=device, progress=lambda done, total: bar.update(task, completed=done, total=total),
+                          device=device, progress=lambda done, total: (
+                              plain(f"null {spec.id}", done, total, "pairs") if plain
+                              else bar.update(task, completed=done, total=total)),
                           stages=stage or None,
                           pairing=("blocked" if pairs >= 10_000 else "independent") if pairing == "auto" else pairing)
     null.save(path)

@@ -12,7 +12,7 @@ from ..console import err, load_inputs, notice, out, pick_device, print_json, pr
 
 
 def _list(
-    modality: Optional[str] = typer.Option(None, "--modality", "-m", help="vision or audio"),
+    modality: Optional[str] = typer.Option(None, "--modality", help="vision or audio"),
     family: Optional[str] = typer.Option(None, "--family", "-f", help="plugin family, e.g. torchvision"),
     query: Optional[str] = typer.Option(None, "--query", "-q", help="glob on ids, e.g. '*resnet50*'"),
     group: Optional[str] = typer.Option(None, "--group", "-g", help="e.g. study, robust_final_stage, extra"),
@@ -51,10 +51,12 @@ def _info(model: str = typer.Argument(..., help="model id"),
           as_json: bool = typer.Option(False, "--json", help="machine-readable object on stdout")) -> None:
     """Show a model's input, normalisation, stages (shapes, feature counts), weights and provenance."""
     import dataclasses
+    import math
 
     from metazoo_core import weights
     from metazoo_core.availability import availability
     from metazoo_core.plugins import get_spec
+    from metazoo_core.registry import IMPLICIT_STAGE
 
     spec = get_spec(model)
     info = {
@@ -68,6 +70,8 @@ def _info(model: str = typer.Argument(..., help="model id"),
         "normalization": spec.normalization.model_dump() if spec.normalization else None,
         "classifier": spec.classifier,
         "stages": [{"name": s.name, "shape": s.shape, "n_features": s.n_features, "relu": s.relu} for s in spec.stages],
+        "implicit_stage": {"name": IMPLICIT_STAGE, "shape": list(spec.input.shape),
+                           "n_features": math.prod(spec.input.shape)},
         "weights": weights.describe(spec),
         "offline": dataclasses.asdict(availability(spec)),
         "provenance": spec.provenance.model_dump(exclude_none=True),
@@ -104,15 +108,18 @@ def _info(model: str = typer.Argument(..., help="model id"),
     prov = spec.provenance
     if prov.table:
         out.print(f"provenance {prov.table}, row '{prov.row}': top-1 {prov.top1}, top-5 {prov.top5}")
-    table = Table(title="stages")
+    table = Table(title="stages", caption=f"{IMPLICIT_STAGE}: the input after the model's own preprocessing "
+                  "(clamped to its range, normalised); every model has it")
     for col in ("stage", "shape", "features", "fake-ReLU"):
         table.add_column(col)
+    implicit = info["implicit_stage"]
+    table.add_row(IMPLICIT_STAGE, "×".join(map(str, implicit["shape"])), f"{implicit['n_features']:,}", "")
     for s in spec.stages:
         table.add_row(s.name, "×".join(map(str, s.shape)), f"{s.n_features:,}", "yes" if s.relu else "")
     out.print(table)
 
 
-def _plugins(as_json: bool = typer.Option(False, "--json")) -> None:
+def _plugins(as_json: bool = typer.Option(False, "--json", help="machine-readable array on stdout")) -> None:
     """Show discovered plugins, their families (weight formats, metamer schedules), and any that failed to load."""
     from metazoo_core.plugins import host
 

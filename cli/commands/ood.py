@@ -2,6 +2,7 @@
 (model-vs-human), as in the study's Methods, "Out of distribution evaluation – visual models"."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -12,7 +13,7 @@ from ..console import err, notice, out, pick_device, print_json
 
 def _ood(
     model: str = typer.Argument(..., help="model id (an ImageNet classifier)"),
-    benchmark: str = typer.Option(..., "--benchmark", "-b", help="imagenet-c or model-vs-human"),
+    benchmark: str = typer.Option(..., "--benchmark", help="imagenet-c or model-vs-human"),
     data: Optional[list[str]] = typer.Option(None, "--data", help="imagenet-c: clean images (builtin, files, a folder "
                                              "of ImageNet-index class folders) or a downloaded ImageNet-C tree; "
                                              "model-vs-human: the release folder (datasets/, raw-data/)"),
@@ -22,7 +23,7 @@ def _ood(
     sets: Optional[list[str]] = typer.Option(None, "--set", help="model-vs-human data set (repeatable; default: all)"),
     max_per_class: Optional[int] = typer.Option(None, "--max-per-class", help="images per class folder at most"),
     seed: int = typer.Option(0, "--seed", help="seeds the random corruptions"),
-    batch_size: int = typer.Option(16, "--batch-size"),
+    batch_size: int = typer.Option(16, "--batch-size", help="images per forward pass (memory, not results)"),
     out_dir: Path = typer.Option(Path("runs/ood"), "--out", "-o", help="writes OUT/<model>_<benchmark>.json"),
     weights: Optional[str] = typer.Option(None, "--weights", help="checkpoint overriding the registry's"),
     device: str = typer.Option("cpu", "--device", help="auto (best available), cpu, cuda, cuda:N or mps"),
@@ -100,8 +101,11 @@ def _ood(
     else:
         from metazoo_core.ood.imagenet_c import imagenet_c_from_sources
 
-        result, problems = imagenet_c_from_sources(net, list(data or ["builtin"]), chosen, sev, seed=seed,
-                                                   batch_size=batch_size, max_per_class=max_per_class, device=device)
+        t0 = time.monotonic()
+        result, problems = imagenet_c_from_sources(
+            net, list(data or ["builtin"]), chosen, sev, seed=seed, batch_size=batch_size, max_per_class=max_per_class,
+            device=device, on_corruption=lambda c, done, total: say(
+                f"  {c} ({done}/{total} corruptions, {len(sev)} severities) done, {time.monotonic() - t0:.0f} s"))
         for p in problems:
             notice(p)
         if frost_problem and not corruptions:

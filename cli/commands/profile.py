@@ -28,7 +28,8 @@ def _profile(
                                               "(repeatable; default: runs/)"),
     fill: bool = typer.Option(True, "--fill/--no-fill", help="run the missing measurements (one sweep)"),
     executor: str = typer.Option("debug", "--executor", help="debug (in this process), local or slurm"),
-    max_parallel: Optional[int] = typer.Option(None, "--max-parallel"),
+    max_parallel: Optional[int] = typer.Option(None, "--max-parallel",
+                                               help="local: worker processes; slurm: array tasks running at once"),
     stages: Optional[list[str]] = typer.Option(None, "--stage", help="metamer/readout stages (default: all)"),
     inputs: Optional[list[str]] = typer.Option(None, "--inputs", "-i", help="natural images (default: builtin)"),
     iterations: Optional[int] = typer.Option(None, "--iterations", help="metamer steps per block (study: 3000)"),
@@ -51,7 +52,8 @@ def _profile(
     severities: Optional[list[int]] = typer.Option(None, "--severity", help="ImageNet-C severities (default: 1–5)"),
     readout_data: Optional[Path] = typer.Option(None, "--readout-data", help="labelled folder for readouts"),
     readout_epochs: Optional[int] = typer.Option(None, "--readout-epochs", help="readout epochs (study: 10)"),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="seed of every planned unit (metamer noise, subset draws, "
+                                                 "corruptions, readout units)"),
 ) -> None:
     """Profile models: metamer recognisability by stage (by the other models), adversarial robustness curves,
     ImageNet-C (and model-vs-human, when recorded) scores, readout accuracy by stage; sortable leaderboard.

@@ -26,7 +26,7 @@ def _recognize(
     import io
 
     from metazoo_core.analysis import plots
-    from metazoo_core.analysis.recognition import recognise, resolve_recognisers
+    from metazoo_core.analysis.recognition import recognise, resolve_recognisers, sem_text
     from metazoo_core.analysis.runs import out_of_category, read_run
     from metazoo_core.availability import availability, offline_mode
     from metazoo_core.plugins import get_spec
@@ -42,10 +42,12 @@ def _recognize(
     recognisers = resolve_recognisers(models, {run.modality(m) for m in run.models()})
     n_failed = sum(i.passed is False for i in run.items)
     if n_failed and not include_failed:
-        notice(f"{n_failed} metamers that failed the acceptance criteria are left out (--include-failed keeps them)")
+        notice(f"{n_failed} metamer{'s that' if n_failed != 1 else ' that'} failed the acceptance criteria "
+               f"{'are' if n_failed != 1 else 'is'} left out (--include-failed keeps them)")
     not_evaluated = sum(i.passed is None for i in run.items)
     if not_evaluated:
-        notice(f"{not_evaluated} metamers were not checked against a null distribution; they are included")
+        notice(f"{not_evaluated} metamer{'s were' if not_evaluated != 1 else ' was'} not checked against a null "
+               f"distribution; {'they are' if not_evaluated != 1 else 'it is'} included")
     target = check_writable(out_dir or Path(run_dir) / "recognition")
     absent = [r for r in recognisers if not availability(get_spec(r)).runs] if offline_mode() else []
     recognisers = [r for r in recognisers if r not in absent]
@@ -88,7 +90,7 @@ def _recognize(
         for r in result.table:  # names from the run folder are text, not markup
             table.add_row(escape(r["generator"]), escape(r["stage"]), "[bold]mean[/]" if r["recogniser"] == "mean"
                           else escape(r["recogniser"]), str(r["n"]), f"{r['accuracy']:.3f}",
-                          "—" if r["sem"] is None else f"{r['sem']:.3f}")
+                          sem_text(r["sem"], r["n"]))
         out.print(table)
     err.print(f"results in {target.resolve()} (recognition.csv, recognition.json, trials.csv, recognition.png)",
               highlight=False)

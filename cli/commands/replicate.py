@@ -9,8 +9,8 @@ import typer
 
 from ..console import err, out
 
-REQUIRES = {"sklearn": "scikit-learn", "pandas": "pandas", "pingouin": "pingouin"}
-"""Modules beyond the core install: the digits data set (B) and the statistics (B's ANOVA)."""
+REQUIRES = ["sklearn", "pandas", "pingouin"]
+"""Modules beyond the core install (the `analysis` extra): the digits data set (B) and the statistics (B's ANOVA)."""
 
 replicate_app = typer.Typer(help="Reproduce the study's key effects offline (docs/replication.md).",
                             no_args_is_help=True)
@@ -29,17 +29,13 @@ def _mini(
 ) -> None:
     """Experiment A (EfficientNet-Lite0/1/2 metamers, cross-model recognition) and Experiment B (digit CNNs with
     standard, adversarial and random-perturbation training; SI Table 2 ANOVA), from scratch on the CPU."""
-    import importlib.util
-
     from metazoo_core.errors import MetazooError
+    from metazoo_core.extras import require
 
     only = only.lower().strip()
     if not only or set(only) - {"a", "b"}:
         raise MetazooError(f"--only must be a, b or ab (got '{only}')")
-    missing = [name for module, name in REQUIRES.items() if importlib.util.find_spec(module) is None]
-    if missing:
-        raise MetazooError(f"replicate needs {', '.join(missing)}; install them with "
-                           f"`pip install 'metazoo[analysis]' scikit-learn` (or `make test` once)")
+    require(REQUIRES, "analysis", "metazoo replicate")
     from metazoo_core.replication.plan import CI, FULL
     from metazoo_core.replication.run import run_mini
 

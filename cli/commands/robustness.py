@@ -10,7 +10,7 @@ import typer
 
 from metazoo_core.caveats import RANDOM_WEIGHTS
 
-from ..console import err, notice, out, pick_device, print_json, problem
+from ..console import PlainProgress, err, notice, out, pick_device, print_json, problem
 
 NORM_HELP = "l1, l2 or linf"
 
@@ -59,7 +59,7 @@ def _robustness(
     labels: str = typer.Option("auto", "--labels",
                                help="auto, predicted (the model's clean decision) or folder (class subfolders)"),
     where: str = typer.Option("input", "--where", help="input (image/waveform) or cochleagram (audio)"),
-    batch_size: int = typer.Option(16, "--batch-size"),
+    batch_size: int = typer.Option(16, "--batch-size", help="examples attacked together (memory, not results)"),
     seed: int = typer.Option(0, "--seed", help="seed of the subset draws"),
     out_dir: Path = typer.Option(Path("runs/robustness"), "--out", "-o", help="folder for JSON and plot"),
     weights: Optional[str] = typer.Option(None, "--weights", help="checkpoint overriding the registry's"),
@@ -94,8 +94,9 @@ def _robustness(
 
     net = load_model(spec, pretrained=not random_weights, weights=weights, device=device)
     err.print(f"{spec.id}: {settings.describe()}, {len(settings.eps)} ε values", highlight=False)
-    result = evaluate_robustness(net, data, settings, device=device,
-                                 progress=lambda e: err.print(f"  ε = {e:g} done", highlight=False))
+    plain, done = PlainProgress(every_s=0), []
+    result = evaluate_robustness(net, data, settings, device=device, progress=lambda e: (
+        done.append(e), plain("  robustness", len(done), len(settings.eps), f"ε values, ε = {e:g} done")))
     for m in result["notices"][len(settings.notices) + len(data.notices) + len(data.problems):]:
         notice(m)
     stem = out_dir / f"{spec.id}_{settings.attack}_{settings.norm}"
@@ -135,16 +136,16 @@ def _train(
     where: str = typer.Option("input", "--where", help="input, or cochleagram (audio)"),
     steps: Optional[int] = typer.Option(None, "--steps", help="attack steps (study: 7 vision, 5 audio)"),
     step_size: Optional[float] = typer.Option(None, "--step-size", help="attack step (study: ε/2)"),
-    epochs: int = typer.Option(1, "--epochs"),
-    batch_size: int = typer.Option(32, "--batch-size"),
-    lr: float = typer.Option(0.1, "--lr"),
-    momentum: float = typer.Option(0.9, "--momentum"),
-    weight_decay: float = typer.Option(1e-4, "--weight-decay"),
+    epochs: int = typer.Option(1, "--epochs", help="passes over the training data"),
+    batch_size: int = typer.Option(32, "--batch-size", help="images per SGD step"),
+    lr: float = typer.Option(0.1, "--lr", help="SGD learning rate at the start"),
+    momentum: float = typer.Option(0.9, "--momentum", help="SGD momentum"),
+    weight_decay: float = typer.Option(1e-4, "--weight-decay", help="SGD weight decay (L2 penalty)"),
     lr_step: int = typer.Option(50, "--lr-step", help="divide the learning rate by 10 every this many epochs"),
     checkpoint_every: int = typer.Option(100, "--checkpoint-every", help="steps between checkpoints (0 = epochs only)"),
     eval_steps: int = typer.Option(64, "--eval-steps", help="PGD steps of the final robustness evaluation"),
     max_per_class: Optional[int] = typer.Option(None, "--max-per-class", help="use at most this many files per class"),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="seeds the data order and every random draw (per epoch and batch)"),
     out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="run folder (default runs/train/<model>)"),
     no_resume: bool = typer.Option(False, "--no-resume", help="ignore an existing checkpoint and start over"),
     pretrained: bool = typer.Option(False, "--pretrained", help="start from the registry's weights"),
@@ -213,12 +214,20 @@ def _train(
 
     bar = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                    TextColumn("loss {task.fields[loss]:.3f} acc {task.fields[acc]:.2f}"), TimeElapsedColumn(),
-                   console=err, transient=True)
+                   console=err, transient=True, disable=not err.is_terminal)
     task = bar.add_task("train", total=math.ceil(len(data) / batch_size), epoch=0, loss=math.nan, acc=math.nan)
+    plain = None if err.is_terminal else PlainProgress()
 
     def progress(info: dict) -> None:
-        bar.update(task, completed=info["batch"], total=info["batches"], epoch=info["epoch"] + 1,
-                   loss=info["loss"], acc=info["accuracy"])
+        """A bar on a terminal, plain lines on a pipe; one line at the end of every epoch in both."""
+        epoch = f"epoch {info['epoch'] + 1}/{epochs}"
+        if plain:
+            plain(epoch, info["batch"], info["batches"], f"batches, loss {info['loss']:.3f} acc {info['accuracy']:.2f}")
+        else:
+            bar.update(task, completed=info["batch"], total=info["batches"], epoch=info["epoch"] + 1,
+                       loss=info["loss"], acc=info["accuracy"])
+            if info["batch"] == info["batches"]:
+                bar.console.print(f"{epoch} done: loss {info['loss']:.3f} acc {info['accuracy']:.2f}", highlight=False)
 
     try:
         with bar:

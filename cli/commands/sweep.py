@@ -6,18 +6,9 @@ from typing import Optional
 
 import typer
 
+from metazoo_core.extras import require
+
 from ..console import err, out, print_json, problem
-
-
-def _require(module: str, extra: str, what: str) -> None:
-    """One clear line instead of an ImportError when an optional dependency is missing."""
-    import importlib.util
-
-    from metazoo_core.errors import MetazooError
-
-    if importlib.util.find_spec(module) is None:
-        raise MetazooError(f"{what} needs the Python package '{module}'; "
-                           f"install it with pip install 'metazoo[{extra}]'")
 
 
 def _sweep(
@@ -49,7 +40,8 @@ def _sweep(
     plan = load_plan(plan_file)
     store_root = out_dir or (Path(plan.store) if plan.store else Path("runs") / plan.name)
     check_writable(store_root)
-    _require("submitit", "cluster", "metazoo sweep")
+    if executor != "debug":
+        require("submitit", "cluster", f"metazoo sweep --executor {executor}")
     overrides = {k: v for k, v in {"partition": partition, "time_min": time_min, "gpus_per_node": gpus,
                                    "units_per_task": units_per_task}.items() if v is not None}
     slurm = plan.slurm.model_copy(update=overrides)
@@ -131,9 +123,9 @@ def _collect(
 
     source = Store.open(run) if (run / "manifest.json").exists() else run
     path = table_path or run / "records.parquet"
-    _require("pandas", "analysis", "metazoo collect")
+    require("pandas", "analysis", "metazoo collect")
     if FORMATS.get(path.suffix.lower()) == "parquet":
-        _require("pyarrow", "analysis", "a Parquet table")
+        require("pyarrow", "analysis", "a Parquet table (`metazoo collect` without --out FILE.csv)")
     df = table(source)
     fmt = write_table(df, path)
     out.print(f"{len(df)} records → {path} ({fmt})", highlight=False)

@@ -149,7 +149,8 @@ def metamer_grid(run: Run, model: str, path: Path | str, max_inputs: int = 8) ->
 
 def draw_recognition_curves(table: Sequence[dict[str, Any]], chance: float | None = CHANCE_16):
     """SI Fig. 3/4 style: per generating model, recognition (proportion correct) by stage; grey lines with
-    bootstrap-SEM bars per recognising model, black line with SEM across models for their mean."""
+    bootstrap-SEM bars per recognising model (one colour each, shifted sideways so they are not hidden under the
+    mean), black line with SEM across models for their mean, drawn underneath."""
     generators = list(dict.fromkeys(r["generator"] for r in table))
     n = max(len(generators), 1)
     fig = new_figure(min(4.2 * n, 16.8), 3.4 * ((n + 3) // 4))
@@ -158,15 +159,19 @@ def draw_recognition_curves(table: Sequence[dict[str, Any]], chance: float | Non
         rows = [r for r in table if r["generator"] == gen]
         stages = list(dict.fromkeys(r["stage"] for r in rows))
         x = {s: i for i, s in enumerate(stages)}
+        recognisers = [rid for rid in dict.fromkeys(r["recogniser"] for r in rows) if rid != "mean"]
+        shift = {rid: 0.08 * (k - (len(recognisers) - 1) / 2) for k, rid in enumerate(recognisers)}
         for rid in dict.fromkeys(r["recogniser"] for r in rows):
             pts = [r for r in rows if r["recogniser"] == rid]
-            xs = [x[p["stage"]] for p in pts]
+            xs = [x[p["stage"]] + shift.get(rid, 0.0) for p in pts]
             ys = [p["accuracy"] for p in pts]
             es = [p["sem"] if p["sem"] is not None else 0.0 for p in pts]
             if rid == "mean":
-                ax.errorbar(xs, ys, yerr=es, color="k", lw=2, marker="o", ms=4, capsize=2, label="mean", zorder=3)
+                ax.errorbar(xs, ys, yerr=es, color="k", lw=2.5, marker="o", ms=5, capsize=2, label="mean", zorder=2,
+                            alpha=0.6)
             else:
-                ax.errorbar(xs, ys, yerr=es, color="0.65", lw=1, marker=".", capsize=1.5, label=rid)
+                ax.errorbar(xs, ys, yerr=es, color=f"C{recognisers.index(rid) % 10}", lw=1, marker=".",
+                            capsize=1.5, label=rid, zorder=3)
         if chance:
             ax.axhline(chance, color="0.4", ls="--", lw=0.8)
         ax.set_xticks(range(len(stages)), [_tick(s) for s in stages], rotation=60, ha="right", fontsize=7)

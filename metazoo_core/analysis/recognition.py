@@ -33,6 +33,14 @@ class RecognitionError(MetazooError):
     pass
 
 
+def sem_text(sem: float | None, n: Any, fmt: Callable[[float], str] = "{:.3f}".format) -> str:
+    """A SEM as shown in tables: 'n/a (n = 1)' for a single observation (its bootstrap SEM is 0 by construction,
+    not a measured spread), '—' when there is none, else `fmt(sem)`."""
+    if n == 1:
+        return "n/a (n = 1)"
+    return "—" if sem is None else fmt(sem)
+
+
 def bootstrap_sem(correct: Iterable[float], n_boot: int = N_BOOTSTRAP, seed: int = 0) -> float:
     """SEM of the mean of `correct` (0/1 per item) by resampling items with replacement `n_boot` times.
 

@@ -84,6 +84,20 @@ def max_pixels() -> int:
     return value
 
 
+SOUND_MAGIC = (b"RIFF", b"fLaC", b"OggS", b"FORM", b"ID3")
+"""File signatures of WAV, FLAC, Ogg, AIFF and MP3 (ID3-tagged) files."""
+
+
+def _is_sound(path: Path) -> bool:
+    """Whether `path` starts like a sound file (its first bytes, not its name)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+    except OSError:
+        return False
+    return head.startswith(SOUND_MAGIC) and (not head.startswith(b"RIFF") or head[8:12] == b"WAVE")
+
+
 def _check_pixels(path: Path, size: tuple[int, int], limit: int) -> None:
     w, h = size
     if w * h > limit:
@@ -111,6 +125,9 @@ def _open(source: str | Path):
         _check_pixels(path, img.size, limit)
         img.load()
     except UnidentifiedImageError:
+        if _is_sound(path):
+            raise InputError(f"{path}: a sound file, and this model is a vision model; give images (PNG/JPEG/TIFF), "
+                             "or use an audio model (metazoo list --modality audio)") from None
         raise InputError(f"{path}: not an image (PIL cannot identify it); give a PNG/JPEG/TIFF file") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise InputError(f"{path}: corrupt or truncated image ({e}); re-export the file") from None

@@ -293,11 +293,12 @@ def _run_batch(model, stage, batch: list[_Item], originals, r: Recipe, schedule,
     metamer_acts = _measure_rows(model, metamers)
     verdicts = assess(model, stage, original_acts, metamer_acts, null)
     share = (time.perf_counter() - t0) / len(batch)
-    if progress is not None:
-        progress(ProgressEvent(stage, [it.name for it in batch], r.total_steps, r.total_steps, None, kind="done"))
+    final_losses = [float((a - t).norm() / t.norm()) for a, t in zip(metamer_acts[stage], original_acts[stage])]
+    if progress is not None:  # the bar ends on the loss the table and record report (of the kept, clamped iterate)
+        progress(ProgressEvent(stage, [it.name for it in batch], r.total_steps, r.total_steps,
+                               sum(final_losses) / len(final_losses), kind="done"))
     for row, (it, state, verdict) in enumerate(zip(batch, states, verdicts)):
-        a, t = metamer_acts[stage][row], original_acts[stage][row]
-        final_loss = float((a - t).norm() / t.norm())
+        final_loss = final_losses[row]
         curve = list(state.losses)
         if not curve or curve[-1][0] != state.step:
             curve.append([float(state.step), final_loss])

@@ -209,6 +209,11 @@ def _job(model, inputs, stages, run_dir: Path, resume: bool, overwrite: bool, th
                            ) from None
 
 
+EXIT_GRACE_S = 60
+"""Seconds a worker that has reported "done" gets to exit before it is terminated (interpreter and torch teardown
+took over 5 s at load 16 on 2 cores: the worker was killed and its finished results reported as failed)."""
+
+
 def _run_workers(job: bytes, shares: list[list[Item]], threads: int, progress, notify, names: list[str],
                  ) -> tuple[list[str], list[Item]]:
     """Start one spawn process per share, forward their progress and (once each) their notices, wait; returns
@@ -255,9 +260,9 @@ def _run_workers(job: bytes, shares: list[list[Item]], threads: int, progress, n
                 elif kind == "done":
                     done.add(n)
     finally:
-        for p in procs:
-            if p.is_alive() and not pipes:
-                p.join(timeout=5)
+        for n, p in enumerate(procs, 1):
+            if p.is_alive() and not pipes:  # a worker that reported "done" may take a while to exit on a busy CPU
+                p.join(timeout=EXIT_GRACE_S if n in done else 5)
             if p.is_alive():
                 p.terminate()
             p.join()
@@ -265,7 +270,7 @@ def _run_workers(job: bytes, shares: list[list[Item]], threads: int, progress, n
             conn.close()
     problems, finished = [], []
     for n, (p, share) in enumerate(zip(procs, shares), 1):
-        if n in done and p.exitcode == 0:
+        if n in done:  # its results were written before it said so; ending it afterwards loses nothing
             finished.extend(share)
             continue
         why = errors.get(n) or (f"killed by signal {-p.exitcode}" if (p.exitcode or 0) < 0
@@ -277,7 +282,7 @@ def _run_workers(job: bytes, shares: list[list[Item]], threads: int, progress, n
 
 def worker_main(n: int, job_bytes: bytes, share: list[Item], conn) -> None:
     """A worker process: end with the parent, set threads, rebuild the model, run `share`, report on `conn`."""
-    from ..sweep.executors import die_with_parent
+    from ..process import die_with_parent
 
     die_with_parent()
     try:
@@ -301,6 +306,7 @@ def worker_main(n: int, job_bytes: bytes, share: list[Item], conn) -> None:
         os._exit(1)
     conn.send(("done", n, None))
     conn.close()
+    os._exit(0)  # everything is written; skip the interpreter's (and torch's) teardown, which is slow on a busy CPU
 
 
 def _rebuild(job: dict[str, Any]):

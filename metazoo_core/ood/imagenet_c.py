@@ -52,13 +52,18 @@ def corrupt_batch(x: Tensor, name: str, severity: int, bounds: tuple[float, floa
     return torch.stack(out)
 
 
+OnCorruption = Callable[[str, int, int], None]
+"""Progress callback: (corruption just scored, corruptions done, corruptions in all)."""
+
+
 def generated_imagenet_c(logits_of: Callable[[Tensor], Tensor], x: Tensor, y: Tensor, bounds: tuple[float, float],
                          corruptions: list[str], severities: list[int], seed: int = 0,
-                         batch_size: int = 16) -> dict[str, Any]:
+                         batch_size: int = 16, on_corruption: OnCorruption | None = None) -> dict[str, Any]:
     """Accuracy (fractions in [0, 1]) on clean x and on every (corruption, severity) generated from it.
 
     x: (N, 3, H, W) in `bounds`; y: (N,) int64 ImageNet indices. Returns {"clean", "accuracy": {corruption:
     {severity: acc}}, "by_corruption": mean over severities, "mean": mean over all cells, "n"}.
+    `on_corruption(name, n_done, n_total)` is called after each corruption's severities (progress).
     """
     if x.dim() != 4 or x.shape[1] != 3:
         raise InputError("ImageNet-C corruptions need RGB images (N, 3, H, W); this model's input is not RGB")
@@ -66,6 +71,8 @@ def generated_imagenet_c(logits_of: Callable[[Tensor], Tensor], x: Tensor, y: Te
     for name in corruptions:
         table[name] = {s: _accuracy(logits_of, corrupt_batch(x, name, s, bounds, seed), y, batch_size)
                        for s in severities}
+        if on_corruption:
+            on_corruption(name, len(table), len(corruptions))
     return summarise(_accuracy(logits_of, x, y, batch_size), table, len(x))
 
 
@@ -158,7 +165,8 @@ def tree_imagenet_c(logits_of: Callable[[Tensor], Tensor], root: Path, spec, cor
 
 def imagenet_c_from_sources(model, sources: list[str], corruptions: list[str], severities: list[int], *,
                             seed: int = 0, batch_size: int = 16, max_per_class: int | None = None,
-                            device: str = "cpu") -> tuple[dict[str, Any], list[str]]:
+                            device: str = "cpu", on_corruption: OnCorruption | None = None
+                            ) -> tuple[dict[str, Any], list[str]]:
     """(result, notices) of generated ImageNet-C for a loaded StagedModel on clean `sources` (builtin, files, a
     flat folder, or one folder of ImageNet-index class folders). See `generated_imagenet_c` for the result."""
     from ..inputs import load_many
@@ -181,6 +189,7 @@ def imagenet_c_from_sources(model, sources: list[str], corruptions: list[str], s
         with torch.no_grad():
             y = torch.cat([logits_of(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
         rule = "predicted"
-    result = generated_imagenet_c(logits_of, x, y, model.input_range, corruptions, severities, seed, batch_size)
+    result = generated_imagenet_c(logits_of, x, y, model.input_range, corruptions, severities, seed, batch_size,
+                                  on_corruption)
     result.update(source="generated", labels=rule, seed=seed)
     return result, notices

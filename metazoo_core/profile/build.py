@@ -285,7 +285,8 @@ def build_profiles(models: list[str], out: Path | str, store: Path | str, *, run
         sub = submit(plan, st, executor=executor, max_parallel=max_parallel)
         say(f"profile sweep: {len(plan.units)} units, {sub.skipped_done} already done, {sub.todo} to run "
             f"({executor}) in {store}")
-        failures = wait(sub)
+        failures = wait(sub, on_progress=lambda n: say(f"  {n}/{len(sub.chunks)} workers finished"),
+                        on_unit=lambda uid, n, total: say(f"  {n}/{total} units done ({uid})"))
         sweep = {"planned": len(plan.units), "ran": sub.todo, "reused": sub.skipped_done,
                  "failed": [str(f) for f in failures], "store": str(store)}
         for f in failures:

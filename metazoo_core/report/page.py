@@ -25,7 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from ..analysis.runs import NATURAL, MetamerItem, Run, inside, read_run
+from ..analysis.recognition import sem_text
 from ..caveats import RANDOM_WEIGHTS, null_note
+from ..labels import decision_text
 from ..fileio import check_writable, write_text
 
 RECOGNITION_DIR = "recognition"
@@ -131,7 +133,7 @@ def _rows(run: Run, model: str, link_from: Path | None) -> list[dict[str, Any]]:
             cells.append(None if item is None else
                          {"media": _media(item.metamer_file, modality, f"{name} {stage}", link_from), **_badge(item)})
         rows.append({"name": name, "natural": _media(path, modality, f"{name} natural", link_from),
-                     "label": label, "cells": cells})
+                     "label": decision_text(label, modality), "cells": cells})
     return rows
 
 
@@ -162,7 +164,8 @@ def _section(run: Run, model: str, link_from: Path | None, tmp: Path) -> dict[st
                         else f"{str(weights)[:12]}…" if weights else "random/constructed"),
             "n_pass": sum(i.passed is True for i in items), "n_fail": sum(i.passed is False for i in items),
             "n_na": sum(i.passed is None for i in items), "head": [NATURAL, *run.stages(model)],
-            "rows": _rows(run, model, link_from), "loss_plots": _loss_plots(run, model, tmp)}
+            "rows": _rows(run, model, link_from), "loss_plots": _loss_plots(run, model, tmp),
+            "notes": list(dict.fromkeys(n for n in (_badge(i)["note"] for i in items) if n))}
 
 
 def _recognition(run: Run) -> dict[str, Any] | None:
@@ -173,7 +176,8 @@ def _recognition(run: Run) -> dict[str, Any] | None:
     try:
         table = json.loads(path.read_text(encoding="utf-8"))["table"]
         rows = [{"generator": str(r["generator"]), "stage": str(r["stage"]), "recogniser": str(r["recogniser"]),
-                 "n": _fmt(r["n"]), "accuracy": _fmt(r["accuracy"]), "sem": _fmt(r["sem"])} for r in table]
+                 "n": _fmt(r["n"]), "accuracy": _fmt(r["accuracy"]), "sem": sem_text(r["sem"], r["n"], _fmt)}
+                for r in table]
     except (OSError, ValueError, KeyError, TypeError) as e:
         return {"error": f"{path} unreadable ({e})"}
     plot = folder / "recognition.png"

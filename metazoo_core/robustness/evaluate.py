@@ -152,7 +152,8 @@ def feature_adversaries_vs_eps(stage_forward: Forward, forward: Forward, x: Tens
 
 
 def plot_accuracy(result: dict, path: Path | str, title: str) -> None:
-    """Accuracy or attack success (%) vs ε with SEM error bars; ε axis symlog so ε = 0 shows. PNG, atomic."""
+    """Accuracy or attack success (%) vs ε with SEM error bars; ε axis symlog so ε = 0 shows; the title wrapped to
+    fit. PNG, atomic."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -162,7 +163,7 @@ def plot_accuracy(result: dict, path: Path | str, title: str) -> None:
 
     rows = result["results"]
     eps = [r["eps"] for r in rows]
-    fig, ax = plt.subplots(figsize=(5, 3.6), dpi=120)
+    fig, ax = plt.subplots(figsize=FIGSIZE, dpi=120)
     ax.errorbar(eps, [100 * r["mean"] for r in rows], yerr=[100 * r["sem"] for r in rows], marker="o",
                 capsize=3, lw=1.5)
     positive = [e for e in eps if e > 0]
@@ -172,9 +173,22 @@ def plot_accuracy(result: dict, path: Path | str, title: str) -> None:
     ax.set_xlabel(f"{names[result['norm']]} ε")
     ax.set_ylabel("accuracy (%)" if result["metric"] == "accuracy" else f"{result['attack']} attack success (%)")
     ax.set_ylim(-2, 102)
-    ax.set_title(title, fontsize=9)
+    ax.set_title(wrapped_title(title), fontsize=TITLE_PT)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png")
     plt.close(fig)
+
+
+FIGSIZE = (5, 3.6)
+TITLE_PT = 9
+TITLE_CHARS = 60
+"""Characters per title line: at 9 pt a line of 60 characters fits the 5-inch figure (tests/test_first_day.py)."""
+
+
+def wrapped_title(title: str) -> str:
+    """`title` broken into lines of at most TITLE_CHARS characters (long titles were clipped on both sides)."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(title, TITLE_CHARS))

@@ -257,8 +257,8 @@
       const images = new Set();
       remaining.forEach((t) => { images.add(media(t.stimulus)); images.add(media(t.mask)); });
       cfg.responses.forEach((c) => images.add(media("icons/" + c + ".svg")));
-      timeline.push({type: jsPsychPreload, images: [...images], message: "<p>loading…</p>",
-                     on_load: () => phase("loading")});
+      timeline.push({type: jsPsychPreload, images: [...images], on_load: () => phase("loading"),
+                     message: `<p>loading… ${images.size} images; the experiment starts when the bar is full.</p>`});
     }
     timeline.push(message(next > 0 ? "<p>Welcome back. The experiment continues where you stopped.</p>"
                                      : instructions(), next > 0 ? "Continue" : "Start"));
