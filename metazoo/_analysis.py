@@ -52,6 +52,7 @@ def recognise(run: Any, models: Sequence[str] | str, include_failed: bool = Fals
     (ids, or "all-vision"/"all-audio"); the twin of `metazoo recognize`. A metamer is recognised when a model's
     decision (16-way category for images, word for sounds) equals the generating model's decision on the original.
     Metamers that failed the acceptance criteria are left out unless `include_failed` (as in the study).
+    Returns a `Recognition` whose proportions recognised are fractions in [0, 1] with bootstrap SEMs.
     Recognisers that cannot load offline are listed in `.failed` with a warning."""
     from metazoo_core.analysis.recognition import recognise as _recognise
     from metazoo_core.analysis.recognition import resolve_recognisers
@@ -67,7 +68,9 @@ def recognise(run: Any, models: Sequence[str] | str, include_failed: bool = Fals
 
 def build_report(run: Any, out: Path | str | None = None, link_media: bool = False) -> Path:
     """Write the self-contained HTML report of a run (a `MetamerRun` generated with `out=`, or a run folder) to
-    `out` (default RUN/report.html), the page `metazoo report` writes; returns its path."""
+    `out` (default RUN/report.html), the page `metazoo report` writes: originals and metamers inline (images as
+    PNG, sounds as WAV at the model's rate, 20000 Hz for the study's audio models), measures, verdicts and loss
+    curves. Returns its path."""
     from metazoo_core.report.page import build_report as _build
 
     path, skipped = _build(_folder(run), out, link_media=link_media)
@@ -112,8 +115,9 @@ class HumanStudy:
 
 def human_study(experiment: str | None = None, permutations: int = 0) -> "HumanStudy | dict[str, list[str]]":
     """The study's human data for `experiment` ("vision-exp1", …, "audio-exp1", …) as a `HumanStudy`; without an
-    experiment, {experiment: [generating models]} for every shipped one. permutations > 0: SI Table 2 p-values from
-    that many random relabellings (the study: 10,000); default parametric. The twin of `metazoo humans study`."""
+    experiment, {experiment: [generating models]} for every shipped one. Proportions correct are in [0, 1].
+    permutations > 0: SI Table 2 p-values from that many random relabellings (the study: 10,000); default
+    parametric. The twin of `metazoo humans study`."""
     from metazoo_core.humans import study
 
     if experiment is None:

@@ -162,7 +162,8 @@ def build_null(model: Any, inputs: Any = "builtin", pairs: int = DEFAULT_NULL_PA
 
 def read_run(folder: Path | str) -> MetamerRun:
     """A run folder written by `generate(…, out=…)` or `metazoo generate` as a `MetamerRun` (tensors read from
-    its .safetensors files; one model per run object — the first model of the folder)."""
+    its .safetensors files: (C, H, W) images in the model's input range, (samples,) sounds; one model per run
+    object — the first model of the folder)."""
     from safetensors.torch import load_file
 
     from metazoo_core.analysis.runs import read_run as _read

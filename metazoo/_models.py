@@ -15,7 +15,8 @@ def list_models(modality: str | None = None, family: str | None = None, query: s
 
     modality: "vision" or "audio"; family: a plugin family, e.g. "torchvision"; query: a glob on ids, e.g.
     "*resnet50*"; group: e.g. "study"; available: only models that run offline here (weights cached or shipped in a
-    package, or none needed). Returns the specs in registry order (73 models in all at 0.1.0).
+    package, or none needed). Returns the specs in registry order (73 models in all at 0.1.0); `.input.shape` is
+    e.g. (3, 224, 224) for ImageNet images in [0, 1], or (40000,) samples = 2 s at 20 kHz for the audio models.
     """
     from metazoo_core.availability import availability
     from metazoo_core.plugins import registry
@@ -78,7 +79,8 @@ def load_input(source: Any, model: Any) -> Any:
 
 def load_inputs(sources: Any, model: Any) -> list[Any]:
     """Many inputs for `model`, as `load_input` returns them: `sources` is one source or a list (files, folders,
-    `builtin` for the bundled set, `builtin:NAME`). Loaded items are passed through unchanged. Sources that cannot
+    `builtin` for the bundled set, `builtin:NAME`); each `.tensor` is (C, H, W) in the model's input range for
+    images or (samples,) at the model's rate for sounds. Loaded items are passed through unchanged. Sources that cannot
     be used are skipped with a warning each; none usable raises `InputError`."""
     from metazoo_core.errors import InputError
     from metazoo_core.inputs import load_many

@@ -54,7 +54,8 @@ def imagenet_c(model: Any, inputs: Any = "builtin", corruptions: Sequence[str] |
 
 def build_profiles(models: Sequence[str], out: Path | str = "profiles", store: Path | str | None = None,
                    runs: Sequence[Path | str] = (), fill: bool = True) -> dict[str, Any]:
-    """Model profiles (the twin of `metazoo profile`): one page per model (robustness curves, readout by stage,
+    """Model profiles (the twin of `metazoo profile`): one page per model (robustness curves — accuracy in [0, 1]
+    against ε in input units —, readout by stage,
     OOD scores, metamer recognition, human recognition where the study has it) and a sortable leaderboard, written
     to `out` (index.html, <model>.html, profile.json, leaderboard.csv). fill=True computes what is missing with
     the default settings into `store` (default OUT/store). Returns {"pages": [paths], "sweep", "profiles"}."""

@@ -38,7 +38,10 @@ def _experiment(
                                        "needed to continue"),
 ) -> None:
     """Write trials.csv, experiment.json and the stimuli: ceiling(trials/N) per condition, trimmed to --trials.
-    With --serve or --export, run that experiment (RUN_DIR may also be an experiment folder)."""
+    With --serve or --export, run that experiment (RUN_DIR may also be an experiment folder).
+
+    Python: metazoo_core.experiment.write_experiment (no facade twin yet).
+    """
     from metazoo_core.fileio import check_writable
 
     if serve or export:

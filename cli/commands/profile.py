@@ -46,7 +46,10 @@ def _profile(
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Profile models: metamer recognisability by stage (by the other models), adversarial robustness curves,
-    ImageNet-C (and model-vs-human, when recorded) scores, readout accuracy by stage; sortable leaderboard."""
+    ImageNet-C (and model-vs-human, when recorded) scores, readout accuracy by stage; sortable leaderboard.
+
+    Python: metazoo.build_profiles.
+    """
     from metazoo_core.errors import InputError
     from metazoo_core.profile import ProfileSettings, build_profiles
     from metazoo_core.robustness.grids import check_norm

@@ -17,7 +17,10 @@ def _report(
     link_media: bool = typer.Option(False, "--link-media", help="link the run's images and sounds by relative path "
                                     "instead of embedding them (smaller page for large runs; keep it beside the run)"),
 ) -> None:
-    """Write a static HTML report that works offline (media embedded in the page)."""
+    """Write a static HTML report that works offline (media embedded in the page).
+
+    Python: metazoo.build_report.
+    """
     from metazoo_core.report import build_report
 
     target = out or Path(run_dir) / "report.html"
