@@ -22,6 +22,7 @@ _EXPORTS = {
     "list_models": "metazoo._models",
     "get_spec": "metazoo._models",
     "load_model": "metazoo._models",
+    "add_plugin": "metazoo._models",
     # inputs, activations, predictions
     "load_input": "metazoo._models",
     "load_inputs": "metazoo._models",

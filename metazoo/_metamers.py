@@ -10,7 +10,7 @@ from metazoo_core.metamer import MetamerResult, NullDistribution, Recipe
 from metazoo_core.metamer.generate import MetamerRun as _CoreRun
 
 from ._display import audio_tag, png_tag, table
-from ._models import device_of, load_inputs, load_model
+from ._models import device_of, load_inputs, load_model, spec_of
 
 __all__ = ["MetamerResult", "MetamerRun", "NullDistribution", "Recipe", "build_null", "generate", "read_run"]
 
@@ -127,9 +127,9 @@ def generate(model: Any, inputs: Any, stages: Sequence[str] | str, iterations: i
 
     tuned = tuned_recipe(recipe, init_step=init_step, step_decay=step_decay, noise_mean=noise_mean,
                          noise_std=noise_std)
-    net = load_model(model, pretrained=pretrained, weights=weights, device=device)
+    wanted = spec_of(model).expand_stages([stages] if isinstance(stages, str) else list(stages))
+    net = load_model(model, pretrained=pretrained, weights=weights, device=device, stages=wanted)
     items = load_inputs(inputs, net)
-    wanted = net.spec.expand_stages([stages] if isinstance(stages, str) else list(stages))
     core = generate_metamers(net, items, wanted, recipe=tuned, iterations=iterations, blocks=blocks, seed=seed,
                              batch_size=batch_size, out_dir=out, null=_null_of(null), device=device_of(net),
                              stop_loss=stop_loss, schedule=schedule, optimise=optimise, overwrite=overwrite)
@@ -149,7 +149,8 @@ def build_null(model: Any, inputs: Any = "builtin", pairs: int = DEFAULT_NULL_PA
     as .safetensors (reload with `NullDistribution.load`)."""
     from metazoo_core.metamer import build_null as _build
 
-    net = load_model(model, pretrained=pretrained, weights=weights, device=device)
+    net = load_model(model, pretrained=pretrained, weights=weights, device=device,
+                     stages=list(stages) if stages else None)
     items = load_inputs(inputs, net)
     if pairing == "auto":
         pairing = "blocked" if pairs >= 10_000 else "independent"

@@ -123,3 +123,18 @@ def predict(model: Any, inputs: Any, top: int = 5) -> list[dict[str, Any]]:
     for line in notices:
         warnings.warn(line, stacklevel=2)
     return rows
+
+
+def add_plugin(plugin: Any, name: str | None = None) -> list[str]:
+    """Register a model-family plugin for this session (a module or object with hook implementations, as in
+    docs/plugin-guide.md; no package or entry point needed) and return the ids of the models it added, e.g. a
+    toy CNN whose spec declares `input.shape` (3, 32, 32) images in [0, 1]. A broken plugin raises
+    `MetazooError` with its one-line reason; the other families keep working."""
+    from metazoo_core.errors import MetazooError
+    from metazoo_core.plugins import add_session_plugin, registry
+
+    before = set(registry().ids())
+    info = add_session_plugin(name or getattr(plugin, "__name__", type(plugin).__name__), plugin)
+    if info.error:
+        raise MetazooError(f"plugin {info.name}: {info.error}")
+    return sorted(set(registry().ids()) - before)
