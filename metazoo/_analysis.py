@@ -2,7 +2,6 @@
 `metazoo humans study`, with results that show themselves in a notebook."""
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -10,6 +9,7 @@ from typing import Any, Sequence
 from metazoo_core.analysis.recognition import Recognition as _CoreRecognition
 
 from ._display import figure_tag, table
+from ._notices import notice
 
 __all__ = ["HumanStudy", "Recognition", "build_report", "human_study", "recognise"]
 
@@ -62,7 +62,7 @@ def recognise(run: Any, models: Sequence[str] | str, include_failed: bool = Fals
     names = resolve_recognisers(models if isinstance(models, str) else ",".join(models),
                                 {core_run.modality(m) for m in core_run.models()})
     result = _recognise(core_run, names, include_failed, n_boot=bootstrap, seed=seed, device=device,
-                        on_problem=lambda line: warnings.warn(line, stacklevel=3))
+                        on_problem=notice)
     return Recognition(result.trials, result.table, result.failed, result.skipped)
 
 
@@ -75,7 +75,7 @@ def build_report(run: Any, out: Path | str | None = None, link_media: bool = Fal
 
     path, skipped = _build(_folder(run), out, link_media=link_media)
     for line in skipped:
-        warnings.warn(line, stacklevel=2)
+        notice(line)
     return path
 
 

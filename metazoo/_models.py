@@ -2,11 +2,12 @@
 `predict`. Functions accept a model id, a `ModelSpec` or a loaded `StagedModel` wherever a model is asked for."""
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
 from metazoo_core.plugins import get_spec as _get_spec
+
+from ._notices import notice
 
 def list_models(modality: str | None = None, family: str | None = None, query: str | None = None,
                 group: str | None = None, available: bool = False) -> list[Any]:
@@ -73,7 +74,7 @@ def load_input(source: Any, model: Any) -> Any:
 
     item = _load(source, spec_of(model))
     for line in item.notices:
-        warnings.warn(line, stacklevel=2)
+        notice(line)
     return item
 
 
@@ -91,7 +92,7 @@ def load_inputs(sources: Any, model: Any) -> list[Any]:
     named = [str(s) for s in sources if not hasattr(s, "tensor")]
     items, problems = load_many(named, spec_of(model)) if named else ([], [])
     for line in problems + [n for item in items for n in item.notices]:
-        warnings.warn(line, stacklevel=2)
+        notice(line)
     if not loaded + items:
         raise InputError("no usable inputs; give image/sound files, folders, builtin or builtin:NAME")
     return loaded + items
@@ -121,7 +122,7 @@ def predict(model: Any, inputs: Any, top: int = 5) -> list[dict[str, Any]]:
     net = load_model(model)
     rows, notices = _predict(net, load_inputs(inputs, net), top=top, device=device_of(net))
     for line in notices:
-        warnings.warn(line, stacklevel=2)
+        notice(line)
     return rows
 
 

@@ -2,11 +2,11 @@
 `metazoo ood --benchmark imagenet-c` and `metazoo profile`."""
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
 from ._models import device_of, load_model
+from ._notices import notice
 
 __all__ = ["build_profiles", "imagenet_c", "readout"]
 
@@ -48,7 +48,7 @@ def imagenet_c(model: Any, inputs: Any = "builtin", corruptions: Sequence[str] |
     result, problems = imagenet_c_from_sources(net, sources, chosen, sev, seed=seed, batch_size=batch_size,
                                                device=device_of(net))
     for line in problems + ([frost] if frost else []):
-        warnings.warn(line, stacklevel=2)
+        notice(line)
     return result
 
 

@@ -59,4 +59,5 @@ def test_tutorial_executes_and_shows_what_it_promises(name):
     for word in words:
         assert word in text, f"{name}: its outputs do not show '{word}'"
     assert "Traceback" not in text
-    print(f"{name}: {seconds:.1f} s")
+    meta = notebook.metadata["metazoo"]
+    print(f"{name}: {seconds:.1f} s wall, {meta['kernel_cpu_seconds']} s kernel CPU, load {meta['load_average_1min']}")
