@@ -2,7 +2,7 @@
 adversarial examples to look at."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 from ._display import figure_tag, table
@@ -70,10 +70,10 @@ class Adversarial:
     `.eps` (input units), `.norm`, `.before` and `.after` (the model's top label per input). Shows originals beside
     adversarial examples and their amplified difference."""
 
-    spec: Any
+    spec: Any = field(repr=False)
     names: list[str]
-    original: Any
-    adversarial: Any
+    original: Any = field(repr=False)
+    adversarial: Any = field(repr=False)
     eps: float
     norm: str
     before: list[str]
