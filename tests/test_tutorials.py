@@ -23,7 +23,7 @@ PROMISES = {
     "01_first_metamer": (4, 0, ["Spearman", "null 20 pairs (loose)", "verdict"]),
     "02_sounds": (7, 7, ["cochleagram", "relu4", "random weights"]),
     "03_robustness": (4, 0, ["accuracy %", "adversarial (linf"]),
-    "04_recognition": (10, 0, ["recogniser", "efficientnet_lite2", "vision-exp1", "SI Table 2 form"]),
+    "04_recognition": (10, 0, ["recogniser", "efficientnet_lite2", "vision-exp1", "SI Table 1 form"]),
     "05_your_model": (8, 0, ["notebook_cnn", "relu0"]),
 }
 
