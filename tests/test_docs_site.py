@@ -110,8 +110,8 @@ def test_search_finds_pages(server, browser):
     from selenium.webdriver.support.ui import WebDriverWait
 
     browser.get(f"{server}/index.html")
-    browser.find_element(By.CSS_SELECTOR, "label.md-search__icon, label[for='__search']").click()
     box = WebDriverWait(browser, 30).until(EC.element_to_be_clickable((By.CSS_SELECTOR, "input.md-search__input")))
+    box.click()
     box.send_keys("cochleagram")
     results = WebDriverWait(browser, 30).until(
         lambda d: d.find_elements(By.CSS_SELECTOR, ".md-search-result__item") or None)
