@@ -2,6 +2,7 @@
 a notebook (originals beside metamers, with the measures and the verdict)."""
 from __future__ import annotations
 
+import html
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -58,14 +59,17 @@ class MetamerRun(_CoreRun):
             pred = rec.get("prediction") or {}
             decision = f"{pred.get('original')} → {pred.get('metamer')}" if pred else "—"
             name = _name(rec)
-            rows.append([name, self._media(self.originals[name], f"{name} (original)"),
-                         rec["stage"], self._media(r.metamer, f"{name} metamer at {rec['stage']}"),
-                         m.get("spearman", float("nan")), m.get("pearson", float("nan")),
-                         m.get("snr_db", float("nan")), decision, _verdict(rec)])
+            measures = (f"<div>Spearman ρ {m.get('spearman', float('nan')):.3f}<br>Pearson r "
+                        f"{m.get('pearson', float('nan')):.3f}<br>SNR {m.get('snr_db', float('nan')):.2f} dB<br>"
+                        f"decision: {html.escape(decision)}<br><b>{html.escape(_verdict(rec))}</b></div>")
+            rows.append([f"<div>{html.escape(name)}<br>{html.escape(rec['stage'])}</div>",
+                         self._media(self.originals[name], f"{name} (original)"),
+                         self._media(r.metamer, f"{name} metamer at {rec['stage']}"), measures])
         model = self.spec.id + (" (random weights)" if self and self[0].get("random_weights") else "")
-        return table(["input", "original", "stage", "metamer", "Spearman ρ", "Pearson r", "SNR (dB)",
-                      "decision (original → metamer)", "verdict"], rows,
-                     f"{model}: {len(self)} metamers (measures at the matched stage)")
+        return ('<div style="overflow-x:auto">'
+                + table(["input, stage", "original", "metamer", "measures at the stage (original → metamer)"], rows,
+                        f"{model}: {len(self)} metamers")
+                + "</div>")
 
     def plot(self) -> Any:
         """A matplotlib Figure: one row per input, its original then one column per stage (images, or cochleagrams

@@ -55,6 +55,8 @@ def execute(source: Path, timeout: float = 600) -> float:
     from nbclient import NotebookClient
 
     os.environ["HF_HUB_OFFLINE"] = "1"
+    # tqdm's "IProgress not found" (no ipywidgets in a headless kernel) is not about the tutorial
+    os.environ["PYTHONWARNINGS"] = "ignore:IProgress not found"
     notebook = jupytext.read(source)
     with tempfile.TemporaryDirectory(prefix="metazoo-tutorial-") as work:
         client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",

@@ -30,6 +30,6 @@ def test_the_python_tour_runs(tmp_path, monkeypatch):
     assert all(r["passed"] in (True, False) for r in run)
     html = run._repr_html_()
     assert html.count("data:image/png;base64,") == 4  # the original beside each of its 2 metamers
-    assert all(word in html for word in ("Spearman", "SNR (dB)", "null 20 pairs (loose)"))
+    assert all(word in html for word in ("Spearman ρ", "SNR", " dB", "null 20 pairs (loose)", "decision: cat → "))
     assert (tmp_path / "runs/cat/report.html").is_file() and (tmp_path / "nulls/lite0.null.safetensors").is_file()
     assert len(run.plot().axes) == 3
