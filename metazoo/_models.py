@@ -15,7 +15,7 @@ def list_models(modality: str | None = None, family: str | None = None, query: s
     of `metazoo list`. Never imports torch, never uses the network.
 
     modality: "vision" or "audio"; family: a plugin family, e.g. "torchvision"; query: a glob on ids, e.g.
-    "*resnet50*"; group: e.g. "study"; available: only models that run offline here (weights cached or shipped in a
+    `"*resnet50*"`; group: e.g. "study"; available: only models that run offline here (weights cached or shipped in a
     package, or none needed). Returns the specs in registry order (73 models in all at 0.1.0); `.input.shape` is
     e.g. (3, 224, 224) for ImageNet images in [0, 1], or (40000,) samples = 2 s at 20 kHz for the audio models.
     """
