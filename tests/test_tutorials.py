@@ -20,7 +20,7 @@ PNG, WAV = "data:image/png;base64,", "data:audio/wav;base64,"
 
 # What each tutorial promises: (the fewest inline PNG pictures, audio players, words its outputs must show).
 PROMISES = {
-    "01_first_metamer": (4, 0, ["Spearman", "null 20 pairs (loose)", "verdict"]),
+    "01_first_metamer": (4, 0, ["Spearman ρ", "null 20 pairs (loose)", "decision: cat → "]),
     "02_sounds": (7, 7, ["cochleagram", "relu4", "random weights"]),
     "03_robustness": (4, 0, ["accuracy %", "adversarial (linf"]),
     "04_recognition": (10, 0, ["recogniser", "efficientnet_lite2", "vision-exp1", "SI Table 1 form"]),
@@ -49,9 +49,13 @@ def test_tutorial_executes_and_shows_what_it_promises(name):
     import nbformat
 
     source = REPO / "docs" / "tutorials" / f"{name}.py"
-    seconds = execute_tutorials.execute(source, timeout=180)  # no cell may take more than 3 minutes
+    seconds = execute_tutorials.execute(source, timeout=900)  # a guard against a hung cell on a busy machine
     notebook = nbformat.read(source.with_suffix(".ipynb"), as_version=4)
-    assert notebook.metadata["metazoo"]["seconds"] == round(seconds, 1)
+    meta = notebook.metadata["metazoo"]
+    assert meta["seconds"] == round(seconds, 1)
+    # ≤ 3 minutes on 2 idle cores: the kernel's CPU time (all threads; not inflated by other jobs on a shared
+    # machine, unlike wall time) bounds the wall time of an idle machine from above, start-up aside.
+    assert meta["kernel_cpu_seconds"] <= 180
     text, png_outputs = _outputs(notebook)
     pictures, players, words = PROMISES[name]
     assert text.count(PNG) + png_outputs >= pictures
@@ -59,5 +63,4 @@ def test_tutorial_executes_and_shows_what_it_promises(name):
     for word in words:
         assert word in text, f"{name}: its outputs do not show '{word}'"
     assert "Traceback" not in text
-    meta = notebook.metadata["metazoo"]
     print(f"{name}: {seconds:.1f} s wall, {meta['kernel_cpu_seconds']} s kernel CPU, load {meta['load_average_1min']}")
