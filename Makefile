@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_OUT ?= runs/demo
 
-.PHONY: demo test bench replicate clean
+.PHONY: demo test bench replicate clean docs docs-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,19 @@ bench: $(VENV)/.installed-test
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/metamer_step.py --frozen
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/null_scale.py
 	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/generate_workers.py
+
+# The documentation site: tutorials executed where their source changed (scripts/execute_tutorials.py, cached by
+# the source's sha256), then mkdocs with warnings as errors. The docs tools are installed with --no-deps at the
+# versions pinned in constraints.txt's docs section (see pyproject.toml's `docs` extra for why).
+$(VENV)/.installed-docs: constraints.txt $(VENV)/.installed-test
+	$(BIN)/pip install -q --no-deps -c constraints.txt $$(sed -n '/^# docs:/,$$s/==.*//p' constraints.txt | grep -v '^#')
+	touch $@
+
+docs-deps: $(VENV)/.installed-docs
+
+docs: $(VENV)/.installed-docs
+	HF_HUB_OFFLINE=1 $(BIN)/python scripts/execute_tutorials.py
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -261,11 +261,23 @@ def register_commands(cli: Any, warn: Callable[[str], None] = print,
 REGISTRY_ENV = "METAZOO_REGISTRY"
 
 
+_SESSION_PLUGINS: dict[str, Any] = {}
+"""Plugins added in this process by `add_session_plugin` (name → module or object with hook implementations)."""
+
+
 @functools.lru_cache(maxsize=1)
 def host() -> PluginHost:
-    """The process-wide plugin host (discovered once); `METAZOO_REGISTRY` may name a registry file whose models are
-    added to the built-in ones."""
-    return build_host(user_registry=os.environ.get(REGISTRY_ENV) or None)
+    """The process-wide plugin host (discovered once, plus this session's plugins); `METAZOO_REGISTRY` may name a
+    registry file whose models are added to the built-in ones."""
+    return build_host(extra_plugins=dict(_SESSION_PLUGINS), user_registry=os.environ.get(REGISTRY_ENV) or None)
+
+
+def add_session_plugin(name: str, plugin: Any) -> PluginInfo:
+    """Add `plugin` to this process's host as if it were installed (a notebook's family, no package needed); the
+    host is rebuilt. Returns its PluginInfo (`.error` says why it failed, the other plugins keep working)."""
+    _SESSION_PLUGINS[name] = plugin
+    host.cache_clear()
+    return host().plugins[name]
 
 
 def registry() -> Registry:

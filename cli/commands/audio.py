@@ -16,7 +16,10 @@ def _cochleagram(
     save_array: Optional[Path] = typer.Option(None, "--save-array", help="also save the (211, 390) array as .npy"),
     as_json: bool = typer.Option(False, "--json", help="print a JSON summary on stdout"),
 ) -> None:
-    """Cochleagram of a sound as the study's audio models see it: 2 s at 20 kHz, RMS 0.1 → 211 channels × 390 frames."""
+    """Cochleagram of a sound as the study's audio models see it: 2 s at 20 kHz, RMS 0.1 → 211 channels × 390 frames.
+
+    Python: metazoo.sound (its .plot() and .cochleagram()).
+    """
     from metazoo_core.errors import InputError
     from metazoo_core.fileio import check_writable
     from metazoo_core.io.audio import STUDY_INPUT, load_sound
@@ -58,7 +61,10 @@ def _list_sounds(
                                     "of the audio networks' outputs 1–793 (0 is the null class)"),
     as_json: bool = typer.Option(False, "--json", help="print the lists as JSON on stdout"),
 ) -> None:
-    """List the bundled spoken words (`builtin:NAME` for audio commands), and optionally the study's vocabulary."""
+    """List the bundled spoken words (`builtin:NAME` for audio commands), and optionally the study's vocabulary.
+
+    Python: metazoo.sound("builtin:NAME"); names from metazoo_core.io.audio.builtin_sound_names (no facade twin).
+    """
     from metazoo_core.humans.design import vocabulary as study_words
     from metazoo_core.io.audio import builtin_sound_names
     from metazoo_core.labels import WORD_ORDER_SOURCE

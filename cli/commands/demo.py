@@ -21,7 +21,10 @@ def _demo(
     blocks: int = typer.Option(3, "--blocks", help="step-size blocks (study: 8)"),
     device: str = typer.Option("cpu", "--device", help="auto (best available), cpu, cuda, cuda:N or mps"),
 ) -> None:
-    """Generate efficientnet_lite0 metamers of a bundled photo at three stages (a short schedule, a few minutes)."""
+    """Generate efficientnet_lite0 metamers of a bundled photo at three stages (a short schedule, a few minutes).
+
+    Python: metazoo.generate (README, "From Python").
+    """
     from metazoo_core.fileio import check_writable
     from metazoo_core.inputs import load_input
     from metazoo_core.metamer import build_null, generate_metamers

@@ -44,7 +44,10 @@ def _experiment(
 ) -> None:
     """Write trials.csv, experiment.json and the stimuli: ceiling(trials/N) per condition (N conditions: natural
     plus one per model and stage of the run), trimmed to --trials.
-    With --serve or --export, run that experiment (RUN_DIR may also be an experiment folder)."""
+    With --serve or --export, run that experiment (RUN_DIR may also be an experiment folder).
+
+    Python: metazoo_core.experiment.write_experiment (no facade twin yet).
+    """
     if serve or export:
         from metazoo_core.humans.design import Settings
 

@@ -238,7 +238,10 @@ def _generate(
     threads: Optional[int] = typer.Option(None, "--threads", help="torch threads per worker (default: the CPUs "
                                           "allotted ÷ workers)"),
 ) -> None:
-    """Generate model metamers (the study's procedure by default); rerunning the same command resumes."""
+    """Generate model metamers (the study's procedure by default); rerunning the same command resumes.
+
+    Python: metazoo.generate.
+    """
     records, failed = run_generate(model, inputs, stage, recipe, iterations, blocks, seed, batch_size, out_dir,
                                    device, null_path, weights, random_weights, checkpoint_every, stop_loss, restart,
                                    schedule, overwrite, {"init_step": init_step, "step_decay": step_decay,
@@ -273,7 +276,10 @@ def _null(
                                 "blocked: views computed once, all pairs by matrix products (views reused across "
                                 "pairs); auto: blocked from 10,000 pairs on"),
 ) -> None:
-    """Build a null distribution: measures between pairs of different natural inputs, every stage."""
+    """Build a null distribution: measures between pairs of different natural inputs, every stage.
+
+    Python: metazoo.build_null.
+    """
     from metazoo_core.errors import MetazooError
     from metazoo_core.fileio import check_writable
     from metazoo_core.metamer import build_null

@@ -63,7 +63,10 @@ def _study(
     permutations: int = typer.Option(0, "--permutations", min=0, help="SI Table 2 p-values from this many "
                                      "random permutations (the study: 10000); default parametric"),
 ) -> None:
-    """The study's per-participant human data (MIT, Feather et al. 2023) with SI Table 1 and 2 analyses."""
+    """The study's per-participant human data (MIT, Feather et al. 2023) with SI Table 1 and 2 analyses.
+
+    Python: metazoo.human_study.
+    """
     from metazoo_core.humans import study
 
     if experiment is None:
@@ -104,7 +107,10 @@ def _collect(
     permutations: int = typer.Option(0, "--permutations", min=0, help="SI Table 2 p-values from this many "
                                      "random permutations (the study: 10000); default parametric"),
 ) -> None:
-    """Responses → proportions correct per participant and condition, exclusions with reasons, SI Table 1/2."""
+    """Responses → proportions correct per participant and condition, exclusions with reasons, SI Table 1/2.
+
+    Python: metazoo_core.humans.collect.collect (no facade twin yet).
+    """
     from metazoo_core.errors import InputError
     from metazoo_core.fileio import write_json
     from metazoo_core.humans.collect import Thresholds, collect

@@ -20,7 +20,10 @@ def _list(
                                    "or shipped in a package, or none needed)"),
     as_json: bool = typer.Option(False, "--json", help="machine-readable array on stdout"),
 ) -> None:
-    """List registered models and whether each runs offline here (never imports torch, never uses the network)."""
+    """List registered models and whether each runs offline here (never imports torch, never uses the network).
+
+    Python: metazoo.list_models.
+    """
     from metazoo_core.availability import availability
     from metazoo_core.plugins import registry
 
@@ -49,7 +52,10 @@ def _list(
 
 def _info(model: str = typer.Argument(..., help="model id"),
           as_json: bool = typer.Option(False, "--json", help="machine-readable object on stdout")) -> None:
-    """Show a model's input, normalisation, stages (shapes, feature counts), weights and provenance."""
+    """Show a model's input, normalisation, stages (shapes, feature counts), weights and provenance.
+
+    Python: metazoo.get_spec.
+    """
     import dataclasses
     import math
 
@@ -120,7 +126,10 @@ def _info(model: str = typer.Argument(..., help="model id"),
 
 
 def _plugins(as_json: bool = typer.Option(False, "--json", help="machine-readable array on stdout")) -> None:
-    """Show discovered plugins, their families (weight formats, metamer schedules), and any that failed to load."""
+    """Show discovered plugins, their families (weight formats, metamer schedules), and any that failed to load.
+
+    Python: metazoo_core.plugins.host (no facade twin).
+    """
     from metazoo_core.plugins import host
 
     h = host()
@@ -146,7 +155,10 @@ def _fetch(
                                            "extract every member the registry names, no network"),
     relock: bool = typer.Option(False, "--relock", help="accept the current files: record their sha256 afresh"),
 ) -> None:
-    """Download (or locate) the weights of each model into the local cache, checked against the lockfile."""
+    """Download (or locate) the weights of each model into the local cache, checked against the lockfile.
+
+    Python: metazoo_core.weights.resolve (no facade twin yet).
+    """
     from metazoo_core import lockfile, weights
     from metazoo_core.errors import MetazooError
     from metazoo_core.plugins import get_spec
@@ -182,7 +194,10 @@ def _export(
                                  help="folder to write (model.safetensors, config.json, README.md)"),
     weights_path: Optional[str] = typer.Option(None, "--weights", help="checkpoint overriding the registry's"),
 ) -> None:
-    """Write a Hugging Face model-repo folder for MODEL: converted weights, registry entry and model card."""
+    """Write a Hugging Face model-repo folder for MODEL: converted weights, registry entry and model card.
+
+    Python: metazoo_core.hubexport.export_model (no facade twin yet).
+    """
     from metazoo_core.fileio import check_writable
     from metazoo_core.hubexport import export_model
     from metazoo_core.plugins import get_spec
@@ -200,7 +215,10 @@ def _push(
     folder: Optional[Path] = typer.Option(None, "--from", help="an existing `metazoo export` folder"),
     private: bool = typer.Option(False, "--private", help="create the repo as private"),
 ) -> None:
-    """Upload MODEL's export to the Hugging Face Hub (exporting it first unless --from is given)."""
+    """Upload MODEL's export to the Hugging Face Hub (exporting it first unless --from is given).
+
+    Python: metazoo_core.hubexport.push_folder (no facade twin yet).
+    """
     import tempfile
 
     from metazoo_core.hubexport import check_push, export_model, push_folder
@@ -231,7 +249,10 @@ def _activations(
                                    "is refused before anything is written)"),
 ) -> None:
     """Save stage activations, one `<input>__<stage>.npy` per input and stage (shape without batch); inputs that
-    share a file name are told apart by their folders (`cat/0.png`, `cup/0.png` → cat_0__…, cup_0__…)."""
+    share a file name are told apart by their folders (`cat/0.png`, `cup/0.png` → cat_0__…, cup_0__…).
+
+    Python: metazoo.activations.
+    """
     from metazoo_core.errors import InputError
     from metazoo_core.fileio import check_writable, save_npy
     from metazoo_core.metamer.runs import unique_names

@@ -30,7 +30,10 @@ def _ood(
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON on stdout"),
 ) -> None:
     """ImageNet-C: top-1 accuracy per corruption and severity and the mean (the study's ImageNet-C score).
-    model-vs-human: 16-way accuracy and error consistency (Cohen's κ) with each human observer, per data set."""
+    model-vs-human: 16-way accuracy and error consistency (Cohen's κ) with each human observer, per data set.
+
+    Python: metazoo.imagenet_c (model-vs-human: metazoo_core.ood.model_vs_human).
+    """
     from metazoo_core.errors import InputError
     from metazoo_core.fileio import check_writable, write_json
     from metazoo_core.plugins import get_spec

@@ -42,7 +42,10 @@ def _predict(
     device: str = typer.Option("cpu", "--device", help="auto (best available), cpu, cuda, cuda:N or mps"),
     as_json: bool = typer.Option(False, "--json", help="print the predictions as JSON on stdout"),
 ) -> None:
-    """Classify natural inputs: top-k classes with probabilities (and the study's 16-way category)."""
+    """Classify natural inputs: top-k classes with probabilities (and the study's 16-way category).
+
+    Python: metazoo.predict.
+    """
     rows, failed = predict_inputs(model, inputs, top, weights, random_weights, device)
     if as_json:
         print_json(rows)

@@ -58,7 +58,10 @@ def _profile(
     """Profile models: metamer recognisability by stage (by the other models), adversarial robustness curves,
     ImageNet-C (and model-vs-human, when recorded) scores, readout accuracy by stage; sortable leaderboard.
     Earlier records are reused only when made with the settings asked for (with --no-fill they are shown marked
-    "settings differ")."""
+    "settings differ").
+
+    Python: metazoo.build_profiles.
+    """
     from metazoo_core.errors import InputError
     from metazoo_core.profile import ProfileSettings, build_profiles
     from metazoo_core.robustness.grids import check_norm

@@ -41,7 +41,10 @@ def _readout(
     as_json: bool = typer.Option(False, "--json", help="print the records as JSON on stdout"),
 ) -> None:
     """Train a linear softmax readout on a random subsample of each stage's activations and report held-out
-    top-1 / top-5 accuracy per stage. Resumable: stages with a result in the output folder are skipped."""
+    top-1 / top-5 accuracy per stage. Resumable: stages with a result in the output folder are skipped.
+
+    Python: metazoo.readout.
+    """
     from metazoo_core.fileio import check_writable
     from metazoo_core.plugins import get_spec
     from metazoo_core.readout import ReadoutConfig

@@ -21,7 +21,10 @@ def _recognize(
     device: str = typer.Option("cpu", "--device", help="auto (best available), cpu, cuda, cuda:N or mps"),
     as_json: bool = typer.Option(False, "--json", help="print the table as JSON on stdout"),
 ) -> None:
-    """Classify every metamer with each recognising model; recognition per (generating model, stage, recogniser)."""
+    """Classify every metamer with each recognising model; recognition per (generating model, stage, recogniser).
+
+    Python: metazoo.recognise.
+    """
     import csv
     import io
 

@@ -28,7 +28,10 @@ def _mini(
     only: str = typer.Option("ab", "--only", help="a, b or ab: which experiments to run"),
 ) -> None:
     """Experiment A (EfficientNet-Lite0/1/2 metamers, cross-model recognition) and Experiment B (digit CNNs with
-    standard, adversarial and random-perturbation training; SI Table 2 ANOVA), from scratch on the CPU."""
+    standard, adversarial and random-perturbation training; SI Table 2 ANOVA), from scratch on the CPU.
+
+    Python: metazoo_core.replication (no facade twin yet).
+    """
     from metazoo_core.errors import MetazooError
     from metazoo_core.extras import require
 

@@ -18,7 +18,10 @@ def _report(
                                     "instead of embedding them (smaller page for large runs; keep it beside the run)"),
 ) -> None:
     """Write a static HTML report that works offline (media embedded in the page). Records that cannot be read
-    are skipped with an `error:` line each; the page is still written, and the exit status is then 2."""
+    are skipped with an `error:` line each; the page is still written, and the exit status is then 2.
+
+    Python: metazoo.build_report.
+    """
     from metazoo_core.report import build_report
 
     target = out or Path(run_dir) / "report.html"

@@ -69,7 +69,10 @@ def _robustness(
 ) -> None:
     """Accuracy vs ε under untargeted white-box PGD (study: 64 steps of ε/4, no random start, best iterate), or the
     success of fooling images / feature adversaries; mean ± SEM over random subsets; writes
-    OUT/<model>_<attack>_<norm>.json and .png."""
+    OUT/<model>_<attack>_<norm>.json and .png.
+
+    Python: metazoo.robustness (one example: metazoo.adversarial).
+    """
     from metazoo_core.fileio import check_writable, write_json
     from metazoo_core.plugins import get_spec
     from metazoo_core.robustness.run import RobustnessSettings, evaluate_robustness, load_labelled
@@ -154,7 +157,10 @@ def _train(
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON on stdout"),
 ) -> None:
     """Train a registered model on a labelled folder: standard, adversarial (PGD) or random-perturbation training,
-    with progress, periodic safetensors checkpoints, resume, and a final evaluation."""
+    with progress, periodic safetensors checkpoints, resume, and a final evaluation.
+
+    Python: metazoo_core.robustness.training.train (no facade twin yet).
+    """
     from metazoo_core.errors import InputError
     from metazoo_core.fileio import check_writable
     from metazoo_core.plugins import get_spec

@@ -28,7 +28,10 @@ def _sweep(
     retry_failed: bool = typer.Option(False, "--retry-failed", help="give units that ran out of attempts a new set"),
     no_wait: bool = typer.Option(False, "--no-wait", help="slurm: submit and return; follow with `metazoo status`"),
 ) -> None:
-    """Run every unit of a plan that is not done yet; finished units are skipped, failed ones retried."""
+    """Run every unit of a plan that is not done yet; finished units are skipped, failed ones retried.
+
+    Python: metazoo_core.sweep (no facade twin yet).
+    """
     from metazoo_core.errors import MetazooError
     from metazoo_core.fileio import check_writable
     from metazoo_core.sweep.plan import load_plan
@@ -99,7 +102,10 @@ def _status(
     run: Path = typer.Argument(..., help="result store written by `metazoo sweep`"),
     as_json: bool = typer.Option(False, "--json", help="machine-readable: counts and every unit's state"),
 ) -> None:
-    """Count done / running / failed / pending units; show each failed unit's last error."""
+    """Count done / running / failed / pending units; show each failed unit's last error.
+
+    Python: metazoo_core.sweep.store.Store (no facade twin yet).
+    """
     from metazoo_core.sweep.store import Store
 
     store = Store.open(run)
@@ -117,7 +123,10 @@ def _collect(
     table_path: Optional[Path] = typer.Option(
         None, "--out", "-o", help="table file: .parquet (default RUN/records.parquet), .sqlite or .csv"),
 ) -> None:
-    """Gather every finished unit's records into one table, one row per record."""
+    """Gather every finished unit's records into one table, one row per record.
+
+    Python: metazoo_core.sweep.collect (no facade twin yet).
+    """
     from metazoo_core.sweep.collect import FORMATS, table, write_table
     from metazoo_core.sweep.store import Store
 

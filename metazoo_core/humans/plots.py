@@ -9,11 +9,9 @@ from typing import Any
 from ..fileio import write_bytes
 
 
-def plot_curves(result: dict[str, Any], path: Path | str, title: str = "") -> Path:
-    """One panel per model of `result` (the `humans study`/`humans collect` structure); writes a PNG or SVG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+def curves_figure(result: dict[str, Any], title: str = ""):
+    """A matplotlib Figure, one panel per model of `result` (the `humans study`/`humans collect` structure):
+    proportion correct in [0, 1] per stage. The caller closes it."""
     import matplotlib.pyplot as plt
     import numpy as np
 
@@ -36,6 +34,17 @@ def plot_curves(result: dict[str, Any], path: Path | str, title: str = "") -> Pa
     axes.ravel()[0].legend(fontsize=7, loc="lower left")
     fig.suptitle(title or result.get("experiment", ""), fontsize=10)
     fig.tight_layout()
+    return fig
+
+
+def plot_curves(result: dict[str, Any], path: Path | str, title: str = "") -> Path:
+    """`curves_figure` written as a PNG or SVG (by the suffix of `path`)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = curves_figure(result, title)
     path = Path(path)
     buf = io.BytesIO()
     fig.savefig(buf, format=path.suffix.lstrip(".") or "png", dpi=120)

@@ -33,7 +33,9 @@ class NullError(MetazooError):
 
 @dataclass
 class NullDistribution:
-    """Per-stage null values. values[stage][measure] is a (pairs,) float64 tensor."""
+    """Per-stage null values: `values[stage][measure]` is a (pairs,) float64 tensor of Spearman ρ, Pearson r (both in
+    [-1, 1]) or SNR (dB) between the activations of two different natural inputs. `max(stage)` gives the acceptance
+    thresholds; `save(path)` / `NullDistribution.load(path)` use .safetensors."""
 
     model: str
     weights_sha256: str | None

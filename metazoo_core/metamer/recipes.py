@@ -22,6 +22,11 @@ from ..errors import MetazooError
 
 @dataclass(frozen=True)
 class Recipe:
+    """How a metamer is optimised: `method` "normalized_gradient" (the study's: steps of size `init_step` in input
+    units along the L2-normalised gradient, multiplied by `step_decay` (0.5) after each of `blocks` (8) blocks of
+    `iterations` (3000) steps) or "adam" (`lr`); initial noise N(noise_mean, noise_std²) in input units. Get one by
+    name with `get_recipe`/`tuned_recipe` ("feather2023", "fixed_step", "adam", "plenoptic_adam")."""
+
     name: str
     method: Literal["normalized_gradient", "adam"]
     iterations: int = 3000

@@ -151,15 +151,10 @@ def feature_adversaries_vs_eps(stage_forward: Forward, forward: Forward, x: Tens
             "results": rows, "notices": notices}
 
 
-def plot_accuracy(result: dict, path: Path | str, title: str) -> None:
-    """Accuracy or attack success (%) vs ε with SEM error bars; ε axis symlog so ε = 0 shows; the title wrapped to
-    fit. PNG, atomic."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+def accuracy_figure(result: dict, title: str):
+    """A matplotlib Figure of accuracy or attack success (%) vs ε with SEM error bars; ε axis symlog so ε = 0 shows.
+    The caller closes it."""
     import matplotlib.pyplot as plt
-
-    from ..fileio import atomic_path
 
     rows = result["results"]
     eps = [r["eps"] for r in rows]
@@ -176,9 +171,24 @@ def plot_accuracy(result: dict, path: Path | str, title: str) -> None:
     ax.set_title(wrapped_title(title), fontsize=TITLE_PT)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    return fig
+
+
+def plot_accuracy(result: dict, path: Path | str, title: str) -> None:
+    """`accuracy_figure` as a PNG, written atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..fileio import atomic_path
+
+    fig = accuracy_figure(result, title)
+    try:
+        with atomic_path(path, suffix=".png") as tmp:
+            fig.savefig(tmp, format="png")
+    finally:
+        plt.close(fig)
 
 
 FIGSIZE = (5, 3.6)
