@@ -23,7 +23,7 @@ import basevenv  # noqa: E402 - tests/ is on sys.path (rootdir conftest)
 REPO = Path(__file__).resolve().parents[1]
 DOCS = ["README.md", "docs/user-guide.md"]
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("jspsych_cached")]  # experiment pages need jsPsych
 
 SHORT_METAMER = {"--iterations": "2", "--blocks": "2", "--init-step": "8"}
 """Metamer schedules: 2 × 2 steps instead of the study's 3000 × 8 (or the tour's 4 × 8)."""
@@ -34,9 +34,9 @@ SHORT = {
     "train": {"--epochs": "1", "--steps": "1", "--batch-size": "4", "--max-per-class": "2", "--eval-steps": "1"},
     "readout": {"--epochs": "1", "--batch-size": "4"},
     "ood": {"--corruption": "gaussian_noise", "--severity": "1"},
-    "profile": {"--iterations": "2", "--blocks": "2", "--stage": "blocks_1", "--inputs": "builtin:chelsea",
-                "--eps": "0,0.001", "--steps": "2", "--subsets": "1", "--n": "2", "--corruption": "gaussian_noise",
-                "--severity": "1"},
+    "profile": {"--iterations": "2", "--blocks": "2", "--init-step": "8", "--stage": "blocks_1",
+                "--inputs": "builtin:chelsea", "--eps": "0,0.001", "--steps": "2", "--subsets": "1", "--n": "2",
+                "--corruption": "gaussian_noise", "--severity": "1"},
     "experiment": {"--trials": "40"},
 }
 """Per command: options set to a short value (replacing the docs' value, or added)."""
@@ -120,6 +120,8 @@ def _inputs(folder: Path) -> dict[str, str]:
     from PIL import Image
     from skimage import data
 
+    from metazoo_core.io.images import builtin_array
+
     photos = {"chelsea": data.chelsea(), "coffee": data.coffee(), "rocket": data.rocket(),
               "astronaut": data.astronaut(), "motorcycle": data.stereo_motorcycle()[0], "camera": data.camera()}
     classes = folder / "classes"
@@ -127,7 +129,9 @@ def _inputs(folder: Path) -> dict[str, str]:
         cls = classes / ("cat" if i % 2 == 0 else "cup")
         cls.mkdir(parents=True, exist_ok=True)
         Image.fromarray(array).convert("RGB").save(cls / f"{name}.jpg")
-    Image.fromarray(data.chelsea()).save(folder / "photo.jpg")
+    # photo.jpg beside builtin:chelsea (a cat) in the guide's runs: the horse silhouette, a dog (flat-coated
+    # retriever) for efficientnet_lite0 (docs/fidelity.md), so the guide's experiment has two categories to answer
+    Image.fromarray(builtin_array("horse")).convert("RGB").save(folder / "photo.jpg", quality=95)
     Image.fromarray(data.chelsea()).save(folder / "photo.png")
     (folder / "data").mkdir()
     shutil.copytree(classes / "cat", folder / "data/cat")
