@@ -55,7 +55,7 @@ def test_fold_bn_keeps_every_stage_and_leaves_the_model_alone(resnet, one_thread
     before = {k: v.clone() for k, v in resnet.state_dict().items()}
     assert len(conv_bn_pairs(resnet, STAGES)) == 53  # every BatchNorm of ResNet50 follows its convolution
     frozen = freeze(resnet, STAGES, ["fold-bn"])
-    assert frozen.applied == ("fold-bn",) and frozen.notices == []
+    assert frozen.applied == ("fold-bn",) and frozen.notices == [], frozen.notices
     folded = frozen.model
     assert folded is not resnet
     assert isinstance(folded.net.layer2[0].bn2, nn.Identity) and isinstance(resnet.net.layer2[0].bn2, nn.BatchNorm2d)
