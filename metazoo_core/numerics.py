@@ -32,7 +32,7 @@ conditioned computation (e₃₂ ≈ 1e-7) would turn a tolerance into a bitwise
 ROUNDING_MARGIN = 10.0
 """How many times its own float32 rounding error (against float64) a float32 result may move under another
 kernel path."""
-ROUNDINGS = 3
+ROUNDINGS = 2
 """How many one-ulp neighbours of the input `input_roundings` adds to the input itself."""
 
 
