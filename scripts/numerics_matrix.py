@@ -2,7 +2,7 @@
 configuration, and tabulate per comparison the largest error seen beside its tolerance (docs/fidelity.md,
 "Numerical tolerances: measured spread").
 
-Usage: python scripts/numerics_matrix.py [--configs NAME,NAME…] [--list] [--slow] [--json OUT] [--timeout S]
+Usage: python scripts/numerics_matrix.py [--configs NAME,NAME…|all] [--list] [--slow] [--json OUT] [--timeout S]
        [pytest paths…]
 
 A configuration sets environment variables read when torch loads: PyTorch's dispatch level
@@ -48,6 +48,10 @@ CONFIGS: dict[str, tuple[dict[str, str], tuple[str, ...], tuple[str, str]]] = {
                    "OMP_NUM_THREADS": "1"}, ("sse4_1", "sse4_2"), ("DEFAULT", "SSE4.1")),
 }
 
+DEFAULT = ("native-2t", "aten-default", "aten-avx2", "onednn-sse41", "mkl-sse42", "oldest-1t")
+"""What runs without --configs: the native path, PyTorch's unvectorised and AVX2 kernels, oneDNN's SSE4.1 kernels,
+MKL's SSE4.2 ones, and all of the oldest paths at once on one thread."""
+
 PROBE = """
 import torch
 x = torch.rand(1, 64, 28, 28)
@@ -56,6 +60,12 @@ torch.rand(64, 64) @ torch.rand(64, 64)
 torch.fft.rfft(torch.rand(4000))
 print("capability", torch.backends.cpu.get_cpu_capability(), "threads", torch.get_num_threads())
 """
+
+
+def numerics_files() -> list[str]:
+    """The test files that mark tests `numerics` (collecting only these keeps each configuration's start short)."""
+    return sorted(str(p.relative_to(REPO)) for p in (REPO / "tests").glob("test_*.py")
+                  if "mark.numerics" in p.read_text())
 
 
 def cpu_flags() -> set[str]:
@@ -142,8 +152,9 @@ def spread(runs: list[dict]) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("paths", nargs="*", default=["tests"], help="pytest paths (default: tests)")
-    ap.add_argument("--configs", help="comma-separated configuration names (default: every one the CPU has)")
+    ap.add_argument("paths", nargs="*", help="pytest paths (default: the test files with `numerics` tests)")
+    ap.add_argument("--configs", help=f"comma-separated configuration names, or 'all' (default: {','.join(DEFAULT)}); "
+                    "those the CPU lacks are left out")
     ap.add_argument("--list", action="store_true", help="print the configurations and exit")
     ap.add_argument("--slow", action="store_true", help="include `slow` numerics tests (torch.compile)")
     ap.add_argument("--json", type=Path, default=DEFAULT_JSON,
@@ -156,8 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         for n in CONFIGS:
             print(f"{n:15s} {'' if n in names else '(not on this CPU) '}{CONFIGS[n][0]}")
         return 0
-    if args.configs:
-        asked = [c.strip() for c in args.configs.split(",") if c.strip()]
+    if args.configs != "all":
+        asked = [c.strip() for c in (args.configs or ",".join(DEFAULT)).split(",") if c.strip()]
         unknown = [c for c in asked if c not in CONFIGS]
         if unknown:
             print(f"numerics_matrix: unknown configuration(s) {', '.join(unknown)} in --configs; "
@@ -169,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         names = [c for c in asked if c in names]
     runs = []
     for name in names:
-        run = run_config(name, args.paths, args.slow, args.timeout)
+        run = run_config(name, args.paths or numerics_files(), args.slow, args.timeout)
         runs.append(run)
         p = run["probe"]
         print(f"{name:15s} rc={run['returncode']} {run['seconds']:7.1f} s  capability {p['capability']}, "

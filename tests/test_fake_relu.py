@@ -12,7 +12,6 @@ from tolerance import RULE, check, own_error
 from metazoo_core.models import load_model
 from metazoo_core.numerics import relative_error, relative_norm_error, rounding_tolerance
 
-pytestmark = pytest.mark.numerics
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
@@ -75,6 +74,7 @@ def _tolerance(model, f, x, norm=True) -> float:
     return rounding_tolerance(own)
 
 
+@pytest.mark.numerics  # the matrix's representative of this file (the others apply the same rule)
 def test_alexnet_conv_and_fc_stages():
     model = load_model("alexnet", pretrained=False)
     f = model.net.features

@@ -72,7 +72,6 @@ def test_same_noise_for_every_stage_and_independent_of_batching(random_model):
     assert a.mean().item() == pytest.approx(0.5, abs=1e-3) and a.std().item() == pytest.approx(0.05, rel=0.01)
 
 
-@pytest.mark.numerics
 def test_items_together_equal_items_alone(random_model, images, tmp_path):
     """Two inputs × two stages in one call (batch 2) vs one item per batch: the same metamers, up to 10× the
     engine's own float32 error over the same schedule (the same steps in float64, `_schedule_tolerance`).

@@ -51,9 +51,10 @@ def own_error(f: Callable[[torch.Tensor], Result], x: torch.Tensor, *, norm: boo
     return max(err(r.double(), ref) for r in runs), ref
 
 
-def check_reference(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, ref, *, norm: bool = False,
-                    f64: Callable[[torch.Tensor], torch.Tensor] | None = None, what: str = "") -> None:
-    """Float32 code `f` at `x` against an independent float64 reference `ref` (a tensor or array of f(x)'s shape).
+def check_reference(f: Callable[[torch.Tensor], Result], x: torch.Tensor, ref, *, norm: bool = False,
+                    f64: Callable[[torch.Tensor], Result] | None = None, what: str = "") -> None:
+    """Float32 code `f` at `x` against an independent float64 reference `ref` (a tensor or array of f(x)'s shape;
+    or, where f returns a dict, a dict of them with the same keys, each checked as `what` + key).
 
     Two checks: the same code run in float64 (`f64`, default `f`) matches `ref` within `condition_tolerance(1)`
     (its constants — filters, kernels — are stored in float32, each off by ≤ eps/2 relative; anything larger is a
@@ -61,8 +62,13 @@ def check_reference(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, 
     float64 run, plus the float64 run's own distance from `ref`."""
     own, res64 = own_error(f, x, norm=norm, f64=f64)
     err = relative_norm_error if norm else relative_error
-    ref = torch.as_tensor(ref, dtype=torch.float64)
-    e64 = err(res64, ref)
-    check(e64, condition_tolerance(1.0), "10 x float32 eps (the float64 run, float32-stored constants)",
-          f"{what} float64".strip())
-    check(err(f(x).double(), ref), rounding_tolerance(own) + e64, RULE, what)
+    got = f(x)
+    keyed = isinstance(ref, dict)
+    for key, want in ref.items() if keyed else [("", ref)]:
+        want = torch.as_tensor(want, dtype=torch.float64)
+        name = f"{what} {key}".strip()
+        pick = (lambda r, key=key: r[key]) if keyed else (lambda r: r)
+        e64 = err(pick(res64), want)
+        check(e64, condition_tolerance(1.0), "10 x float32 eps (the float64 run, float32-stored constants)",
+              f"{name} float64")
+        check(err(pick(got).double(), want), rounding_tolerance(pick(own)) + e64, RULE, name)
