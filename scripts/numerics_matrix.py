@@ -91,8 +91,9 @@ def cpu_name() -> str:
 
 
 def available(flags: set[str]) -> list[str]:
-    """The configurations this CPU can run (all of them when its flags cannot be read)."""
-    return [n for n, (_, need, _) in CONFIGS.items() if not flags or set(need) <= flags]
+    """The configurations this CPU can run: those needing no instruction set, and those whose x86 flags it has
+    (none of these where its flags cannot be read, e.g. on ARM)."""
+    return [n for n, (_, need, _) in CONFIGS.items() if set(need) <= flags]
 
 
 def probe(env: dict[str, str]) -> dict:
