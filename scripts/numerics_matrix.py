@@ -4,6 +4,7 @@ configuration, and tabulate per comparison the largest error seen beside its tol
 
 Usage: python scripts/numerics_matrix.py [--configs NAME,NAME…|all] [--list] [--slow] [--json OUT] [--timeout S]
        [pytest paths…]
+       python scripts/numerics_matrix.py --combine A.json B.json … [--json OUT]   (merge runs made separately)
 
 A configuration sets environment variables read when torch loads: PyTorch's dispatch level
 (`ATEN_CPU_CAPABILITY`: default, avx2, avx512), oneDNN's highest instruction set (`ONEDNN_MAX_CPU_ISA`: SSE41,
@@ -151,6 +152,19 @@ def spread(runs: list[dict]) -> list[dict]:
     return sorted(rows.values(), key=lambda r: -r["max_ratio"])
 
 
+def write(path: Path, runs: list[dict]) -> dict:
+    """Write the CPU, the configurations (with their records) and the spread to `path` atomically; returns it."""
+    import torch
+
+    result = {"cpu": cpu_name(), "native_capability": torch.backends.cpu.get_cpu_capability(),
+              "torch": torch.__version__, "configs": runs, "spread": spread(runs)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, indent=1) + "\n")
+    tmp.replace(path)
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("paths", nargs="*", help="pytest paths (default: the test files with `numerics` tests)")
@@ -160,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--slow", action="store_true", help="include `slow` numerics tests (torch.compile)")
     ap.add_argument("--json", type=Path, default=DEFAULT_JSON,
                     help=f"output (default {DEFAULT_JSON.relative_to(REPO)})")
+    ap.add_argument("--combine", type=Path, nargs="+", default=[], metavar="JSON",
+                    help="run nothing: merge the configurations of earlier outputs into --json")
     ap.add_argument("--timeout", type=float, default=900, help="seconds per configuration (default 900)")
     args = ap.parse_args(argv)
     flags = cpu_flags()
@@ -179,28 +195,20 @@ def main(argv: list[str] | None = None) -> int:
         for c in skipped:
             print(f"numerics_matrix: {c} needs CPU flags this CPU lacks; left out", file=sys.stderr)
         names = [c for c in asked if c in names]
-    runs = []
-    for name in names:
+    runs = [run for f in args.combine for run in json.loads(f.read_text())["configs"]]
+    for name in [] if args.combine else names:
         run = run_config(name, args.paths or numerics_files(), args.slow, args.timeout)
         runs.append(run)
         p = run["probe"]
         print(f"{name:15s} rc={run['returncode']} {run['seconds']:7.1f} s  capability {p['capability']}, "
               f"oneDNN {p['onednn_isa']}, {p['threads']} threads{'' if run['honoured'] else '  (NOT HONOURED)'}  "
               f"| {run['summary']}", flush=True)
-    rows = spread(runs)
+        write(args.json, runs)  # after every configuration: a stopped run keeps what it measured
+    rows = write(args.json, runs)["spread"]
     print(f"\n{'test':78s} {'what':22s} {'max error':>10s} {'tolerance':>10s} {'ratio':>6s}  worst config")
     for r in rows:
         print(f"{r['test'][-78:]:78s} {r['what'][:22]:22s} {r['max_error']:10.3g} {r['tolerance']:10.3g} "
               f"{r['max_ratio']:6.3f}  {r['worst_config']}")
-    import torch
-
-    result = {"cpu": cpu_name(), "native_capability": torch.backends.cpu.get_cpu_capability(),
-              "torch": torch.__version__, "configs": [{k: v for k, v in r.items() if k != "records"} for r in runs],
-              "spread": rows}
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.json.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=1) + "\n")
-    tmp.replace(args.json)
     print(f"\nwrote {args.json}")
     bad = [r["name"] for r in runs if r["returncode"] != 0 or not r["honoured"]]
     if bad:
