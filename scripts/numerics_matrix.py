@@ -199,11 +199,11 @@ def main(argv: list[str] | None = None) -> int:
     for name in [] if args.combine else names:
         run = run_config(name, args.paths or numerics_files(), args.slow, args.timeout)
         runs.append(run)
+        write(args.json, runs)  # after every configuration, before saying so: a stopped run keeps what it measured
         p = run["probe"]
         print(f"{name:15s} rc={run['returncode']} {run['seconds']:7.1f} s  capability {p['capability']}, "
               f"oneDNN {p['onednn_isa']}, {p['threads']} threads{'' if run['honoured'] else '  (NOT HONOURED)'}  "
               f"| {run['summary']}", flush=True)
-        write(args.json, runs)  # after every configuration: a stopped run keeps what it measured
     rows = write(args.json, runs)["spread"]
     print(f"\n{'test':78s} {'what':22s} {'max error':>10s} {'tolerance':>10s} {'ratio':>6s}  worst config")
     for r in rows:
