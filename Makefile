@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_OUT ?= runs/demo
 
-.PHONY: demo test bench replicate clean docs docs-deps
+.PHONY: demo test test-numerics bench replicate clean docs docs-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed-docs
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+
+# The `numerics` tests under several kernel paths (scripts/numerics_matrix.py; NUMERICS_CONFIGS=a,b to choose).
+test-numerics: $(VENV)/.installed-test
+	HF_HUB_OFFLINE=1 $(BIN)/python scripts/numerics_matrix.py $(if $(NUMERICS_CONFIGS),--configs $(NUMERICS_CONFIGS))
 
 replicate: $(VENV)/.installed-test
 	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(BIN)/metazoo replicate mini --out docs/replication

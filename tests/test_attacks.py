@@ -1,5 +1,6 @@
 """PGD attacks: agreement with torchattacks, ε-ball and range properties, the exact L1 projection, fooling images,
 feature adversaries, ε-grid checks and the seed's SNR values."""
+import copy
 import math
 
 import numpy as np
@@ -7,9 +8,11 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tolerance import RULE, check
 from torch import nn
 
 from metazoo_core.errors import InputError
+from metazoo_core.numerics import condition_tolerance, rounding_tolerance
 from metazoo_core.robustness.attacks import (check_eps, check_norm, feature_adversaries, fooling_images, log_grid,
                                              noise_images, pgd, project_l1, untargeted)
 from metazoo_core.robustness.snr import snr_db, waveform_snr_db
@@ -29,7 +32,8 @@ def accuracy(net, x, y) -> float:
 
 
 # -- must-show 1: same adversarial accuracy as torchattacks ----------------------------------------------------
-@pytest.mark.parametrize("norm,eps", [("linf", 12 / 255), ("linf", 16 / 255), ("l2", 1.0), ("l2", 1.5)])
+@pytest.mark.parametrize("norm,eps", [("linf", 12 / 255), ("linf", 16 / 255),
+                                      pytest.param("l2", 1.0, marks=pytest.mark.numerics), ("l2", 1.5)])
 def test_pgd_matches_torchattacks(norm, eps):
     """torchattacks PGD / PGDL2 with random_start=False and the same 64 steps of ε/4 (it keeps the last iterate,
     so ours runs with use_best=False). Tolerance: adversarial accuracy within 1/64 (one of the 64 images) and
@@ -47,7 +51,12 @@ def test_pgd_matches_torchattacks(norm, eps):
     assert abs(acc_ref - acc_ours) <= 1 / 64
     with torch.no_grad():
         assert (net(ref).argmax(1) == net(ours).argmax(1)).sum() >= 63
-    assert (ref - ours).abs().mean() < 1e-4
+    # Both float32: within 10x the larger of the two attacks' own float32 error (mean |Δpixel|, pixels in [0, 1])
+    # against the same attack in float64.
+    net64, x64 = copy.deepcopy(net).double(), x.double()
+    own = max(float((ref - cls(net64, eps=eps, alpha=eps / 4, steps=64, random_start=False)(x64, y)).abs().mean()),
+              float((ours - pgd(net64, x64, untargeted(y), norm=norm, eps=eps, steps=64, use_best=False)).abs().mean()))
+    check(float((ref - ours).abs().mean()), rounding_tolerance(own), RULE, "mean |Δpixel|")
 
 
 def test_use_best_keeps_highest_loss():
@@ -149,6 +158,7 @@ def test_l1_projection_with_box_is_exact(seed, n, z):
     assert (np.abs(out).sum(1) <= z + 1e-9).all() and (out >= lo - 1e-12).all() and (out <= hi + 1e-12).all()
 
 
+@pytest.mark.numerics
 def test_l1_steps_are_sparse():
     """One L1 step of size s moves only the top 1 % of gradient coordinates, with total L1 length s."""
     net = small_cnn(4)
@@ -157,7 +167,11 @@ def test_l1_steps_are_sparse():
     adv = pgd(net, x, untargeted(y), norm="l1", eps=10.0, steps=1, step_size=0.5, use_best=False)
     moved = ((adv - x).flatten(1).abs() > 0).sum(1)
     assert (moved <= math.ceil(0.01 * 768) + 2).all() and (moved >= 1).all()
-    np.testing.assert_allclose((adv - x).flatten(1).abs().sum(1).numpy(), 0.5, rtol=1e-5)
+    # float32: each moved pixel (≤ 1) rounds once when the step is added (eps/2 absolute), so the L1 length 0.5 is
+    # off by ≤ moved·eps/2, i.e. moved·eps relative.
+    length = (adv - x).flatten(1).abs().sum(1).double()
+    check(float((length - 0.5).abs().max() / 0.5), condition_tolerance(float(moved.max())),
+          "10 x float32 eps x moved pixels (one rounding each)")
 
 
 # -- fooling images and feature adversaries ---------------------------------------------------------------------

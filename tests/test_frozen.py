@@ -2,11 +2,12 @@
 same steps as the model, the caller's model is untouched, and what does not apply falls back with a notice."""
 import pytest
 import torch
+from tolerance import RULE, check, own_error
 from torch import nn
 
 from metazoo_core.errors import InputError
-from metazoo_core.metamer.frozen import (TOLERANCE, conv_bn_pairs, freeze, parse_optimisations, relative_error,
-                                         relative_norm_error)
+from metazoo_core.metamer.frozen import conv_bn_pairs, copy_model, freeze, parse_optimisations
+from metazoo_core.numerics import relative_error, relative_norm_error, rounding_tolerance
 from metazoo_core.metamer.generate import generate_metamers
 from metazoo_core.metamer.optimise import ItemState, optimise_stage
 from metazoo_core.metamer.recipes import RECIPES
@@ -32,6 +33,12 @@ def resnet():
     return model
 
 
+@pytest.fixture(scope="module")
+def resnet64(resnet):
+    """The same network in float64: the reference every float32 comparison's tolerance is measured against."""
+    return copy_model(resnet).double()
+
+
 def _acts(model, stages, x):
     with torch.no_grad():
         return model(x, stages)
@@ -46,16 +53,31 @@ def _one_step(model, stage, x0, noise):
     return state.x - noise[0]
 
 
+def _step_tolerance(model, model64, stage, x0, noise):
+    """`rounding_tolerance` of one float32 step's update at `stage` (model) against the same step in float64
+    (model64), over `noise` and its one-ulp neighbours."""
+    own, _ = own_error(lambda n: _one_step(model if n.dtype == torch.float32 else model64, stage, x0.to(n.dtype), n),
+                       noise)
+    return rounding_tolerance(own)
+
+
+def _acts_tolerance(model, model64, stages, x):
+    """Per stage, `rounding_tolerance` of the float32 activations (max |Δ| ÷ max |ref|) against float64."""
+    own, _ = own_error(lambda v: _acts(model if v.dtype == torch.float32 else model64, stages, v), x, norm=False)
+    return {s: rounding_tolerance(e) for s, e in own.items()}
+
+
 def _inputs(seed=0):
     g = torch.Generator().manual_seed(seed)
     return torch.rand(1, 3, 224, 224, generator=g), (torch.randn(1, 3, 224, 224, generator=g) * 0.05 + 0.5).clamp(0, 1)
 
 
-def test_fold_bn_keeps_every_stage_and_leaves_the_model_alone(resnet, one_thread):
+@pytest.mark.numerics
+def test_fold_bn_keeps_every_stage_and_leaves_the_model_alone(resnet, resnet64):
     before = {k: v.clone() for k, v in resnet.state_dict().items()}
     assert len(conv_bn_pairs(resnet, STAGES)) == 53  # every BatchNorm of ResNet50 follows its convolution
     frozen = freeze(resnet, STAGES, ["fold-bn"])
-    assert frozen.applied == ("fold-bn",) and frozen.notices == []
+    assert frozen.applied == ("fold-bn",) and frozen.notices == [], frozen.notices
     folded = frozen.model
     assert folded is not resnet
     assert isinstance(folded.net.layer2[0].bn2, nn.Identity) and isinstance(resnet.net.layer2[0].bn2, nn.BatchNorm2d)
@@ -63,25 +85,23 @@ def test_fold_bn_keeps_every_stage_and_leaves_the_model_alone(resnet, one_thread
     x0, _ = _inputs()
     ref, got = _acts(resnet, STAGES, x0), _acts(folded, STAGES, x0)
     errors = {s: relative_error(got[s], ref[s]) for s in STAGES}
-    assert max(errors.values()) <= TOLERANCE, errors
+    # Tolerance: the engine's rule, from the unfolded model's own float32 error against float64 (same input).
+    tolerance = _acts_tolerance(resnet, resnet64, STAGES, x0)
+    for s in STAGES:
+        check(errors[s], tolerance[s], RULE, s)
     assert min(errors.values()) > 0  # the folded network really computes differently (not a no-op)
 
 
-def test_fold_bn_one_step_update(resnet, one_thread):
-    """One engine step's update: relative ≤ 1e-5 at `conv1_relu1` and `layer1`; at `layer2`, within 10× the float32
+@pytest.mark.numerics
+def test_fold_bn_one_step_update(resnet, resnet64):
+    """One engine step's update at `conv1_relu1`, `layer1` and `layer2`: the folded model's within 10× the float32
     rounding of the unfolded model itself, measured as its distance from the same step in float64 (deeper in,
-    ReLU and max-pool decisions at near-ties flip under any change of summation order; see frozen.TOLERANCE)."""
+    ReLU and max-pool decisions at near-ties flip under any change of summation order; see metazoo_core.numerics)."""
     folded = freeze(resnet, STAGES, ["fold-bn"]).model
     x0, noise = _inputs(1)
-    for stage in ("conv1_relu1", "layer1"):
+    for stage in ("conv1_relu1", "layer1", "layer2"):
         ref, got = _one_step(resnet, stage, x0, noise), _one_step(folded, stage, x0, noise)
-        assert relative_norm_error(got, ref) <= 1e-5, stage
-    ref, got = _one_step(resnet, "layer2", x0, noise), _one_step(folded, "layer2", x0, noise)
-    exact = _one_step(resnet.double(), "layer2", x0.double(), noise.double()).float()
-    resnet.float()
-    own = relative_norm_error(ref, exact)
-    assert 0 < own < 1e-2
-    assert relative_norm_error(got, exact) <= 10 * own
+        check(relative_norm_error(got, ref), _step_tolerance(resnet, resnet64, stage, x0, noise), RULE, stage)
 
 
 def test_stage_hooks_and_truncation_still_work(resnet):
@@ -95,15 +115,20 @@ def test_stage_hooks_and_truncation_still_work(resnet):
     assert calls == [1]
 
 
-def test_channels_last_is_exact(resnet, one_thread):
+@pytest.mark.numerics
+def test_channels_last_is_exact(resnet, resnet64):
+    """Channels-last computes the same `layer1` and the same engine step up to float32 rounding: within 10× the
+    contiguous model's own error against float64 (issue 25: a flat 1e-5 failed on an AVX-512 CPU, 1.4e-4)."""
     frozen = freeze(resnet, ["layer1"], ["channels-last"])
     assert frozen.applied == ("channels-last",)
     assert frozen.model.net.conv1.weight.is_contiguous(memory_format=torch.channels_last)
     x0, noise = _inputs(2)
     ref, got = _acts(resnet, ["layer1"], x0)["layer1"], _acts(frozen.model, ["layer1"], x0)["layer1"]
-    assert relative_error(got, ref) <= TOLERANCE
+    check(relative_error(got, ref), _acts_tolerance(resnet, resnet64, ["layer1"], x0)["layer1"], RULE,
+          "layer1")
     upd_ref, upd = _one_step(resnet, "layer1", x0, noise), _one_step(frozen.model, "layer1", x0, noise)
-    assert relative_norm_error(upd, upd_ref) <= 1e-5
+    check(relative_norm_error(upd, upd_ref), _step_tolerance(resnet, resnet64, "layer1", x0, noise), RULE,
+          "update")
 
 
 def test_a_network_without_batchnorm_falls_back_with_a_notice():
@@ -146,7 +171,8 @@ def test_cli_refuses_a_bad_optimisation_in_one_line(cli, tmp_path):
 
 
 @pytest.mark.slow
-def test_compile_matches_eager(one_thread):
+@pytest.mark.numerics
+def test_compile_matches_eager():
     """torch.compile of AlexNet's truncated forward (compiles in ~20 s on one core): the same update, and
     inductor's cache under $METAZOO_CACHE."""
     alexnet = load_model("alexnet", pretrained=False)
@@ -155,7 +181,8 @@ def test_compile_matches_eager(one_thread):
     x0, noise = _inputs(4)
     ref = _one_step(alexnet, "relu0", x0, noise)
     got = _one_step(frozen.model, "relu0", x0, noise)
-    assert relative_norm_error(got, ref) <= 1e-5
+    tolerance = _step_tolerance(alexnet, copy_model(alexnet).double(), "relu0", x0, noise)
+    check(relative_norm_error(got, ref), tolerance, RULE, "update")
     from metazoo_core.weights import cache_dir
 
     assert (cache_dir() / "inductor").is_dir()  # inductor's on-disk cache lives in metazoo's
@@ -172,6 +199,7 @@ def test_a_300_step_metamer_has_the_same_measures(resnet, one_thread):
             for opt in ("none", "fold-bn")}
     eager, folded = (runs[k][0]["measures"]["conv1_relu1"] for k in ("none", "fold-bn"))
     assert runs["none"][0]["optimisations"] == [] and runs["fold-bn"][0]["optimisations"] == ["fold-bn"]
+    # Not a rounding bound: 300 float32 steps diverge chaotically; the bound is the measures' scientific resolution.
     assert abs(eager["spearman"] - folded["spearman"]) <= 1e-4
     assert abs(eager["pearson"] - folded["pearson"]) <= 1e-4
     assert abs(eager["snr_db"] - folded["snr_db"]) <= 0.01
@@ -190,7 +218,7 @@ def test_the_engine_says_what_it_dropped_only_when_asked():
     assert len(heard) == 1 and "fold-bn not used for 'alexnet'" in heard[0]
     default = generate_metamers(alexnet, items, ["relu0"], iterations=2, blocks=1, notify=heard.append)
     assert len(heard) == 1
-    assert torch.equal(asked.metamers[0], default.metamers[0])
+    assert torch.equal(asked.metamers[0], default.metamers[0])  # exact: the same eager kernels on the same input
 
 
 def test_sweep_plans_take_and_check_the_option(tmp_path):

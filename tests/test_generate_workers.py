@@ -46,6 +46,8 @@ def reference(model, photos, tmp_path_factory):
 def _same(run, reference, files: bool = True) -> None:
     assert len(run) == len(reference)
     for a, b, ra, rb in zip(run.metamers, reference.metamers, run, reference):
+        # exact: every worker runs one thread of the same build on the same kernels as the reference, and items
+        # are independent of their batch neighbours (tests/test_metamer_engine.py)
         assert torch.equal(a, b), (ra["input"]["name"], ra["stage"])
         skip = TIMING if files else (*TIMING, "files")
         assert {k: v for k, v in ra.items() if k not in skip} == {k: v for k, v in rb.items() if k not in skip}

@@ -4,7 +4,10 @@ import pytest
 import torch
 from torch import nn
 
+from tolerance import RULE, check, own_error
+
 from metazoo_core.models import load_model
+from metazoo_core.numerics import relative_error, relative_norm_error, rounding_tolerance
 from metazoo_core.plugins import get_spec
 from metazoo_core.registry import ModelSpec
 from metazoo_core.stages import StagedModel, StageNetwork, Tap, stage_shapes
@@ -35,16 +38,29 @@ def test_truncation_stops_after_deepest_stage():
     assert calls == ["2"]
 
 
+def _in_dtype(model, f):
+    """f (which uses `model`) with the model cast to its input's dtype first: for float64 references."""
+    def run(t):
+        model.to(t.dtype)
+        return f(t)
+    return run
+
+
+@pytest.mark.numerics
 def test_stage_values_match_plain_forward():
     net, model = _chain()
     x = torch.rand(2, 2, 4, 4)
     out = model(x, ["relu0", "final", "input_after_preproc"])
     z = (x - 0.5) / 0.5
-    assert torch.allclose(out["input_after_preproc"], z)
-    assert torch.allclose(out["relu0"], torch.relu(net[0](z)))
-    assert torch.allclose(out["final"], net(z), atol=1e-6)
+    plain = {"input_after_preproc": z, "relu0": torch.relu(net[0](z)), "final": net(z)}
+    # The wrapper and the plain forward run the same layers: within 10x the wrapper's own float32 error.
+    own, _ = own_error(_in_dtype(model, lambda t: model(t, list(plain))), x, norm=False)
+    model.float()
+    for stage, want in plain.items():
+        check(relative_error(out[stage], want), rounding_tolerance(own[stage]), RULE, stage)
 
 
+@pytest.mark.numerics
 def test_fake_relu_gradient_is_identity_and_switchable():
     net, model = _chain()
     x = torch.rand(1, 2, 4, 4, requires_grad=True)
@@ -53,13 +69,26 @@ def test_fake_relu_gradient_is_identity_and_switchable():
     # identity backward through the ReLU: d/dx of <g, conv(norm(x))> ignoring the ReLU's mask
     x2 = x.detach().clone().requires_grad_(True)
     (net[0]((x2 - 0.5) / 0.5) * g_out).sum().backward()
-    assert torch.allclose(x.grad, x2.grad, atol=1e-6)
+    check(relative_norm_error(x.grad, x2.grad), _gradient_tolerance(model, g_out, x), RULE, "fake-relu gradient")
     model.fake_relu = False
     x3 = x.detach().clone().requires_grad_(True)
     (model(x3, ["relu0"])["relu0"] * g_out).sum().backward()
     x4 = x.detach().clone().requires_grad_(True)
     (torch.relu(net[0]((x4 - 0.5) / 0.5)) * g_out).sum().backward()
-    assert torch.allclose(x3.grad, x4.grad, atol=1e-6) and not torch.allclose(x3.grad, x.grad)
+    check(relative_norm_error(x3.grad, x4.grad), _gradient_tolerance(model, g_out, x), RULE, "relu gradient")
+    assert relative_norm_error(x3.grad, x.grad) > 1e-2  # the masks differ: an O(1) change, not rounding
+
+
+def _gradient_tolerance(model, g_out, x) -> float:
+    """`rounding_tolerance` of the input gradient of <relu0, g_out> against float64 (model left in float32)."""
+    def grad(t):
+        t = t.detach().clone().requires_grad_(True)
+        (model(t, ["relu0"])["relu0"] * g_out.to(t.dtype)).sum().backward()
+        return t.grad
+
+    own, _ = own_error(_in_dtype(model, grad), x.detach())
+    model.float()
+    return rounding_tolerance(own)
 
 
 def test_parameters_frozen():
@@ -79,6 +108,7 @@ def lite0():
     return load_model("efficientnet_lite0")
 
 
+@pytest.mark.numerics
 def test_wrapper_equals_timm_with_same_weights(lite0):
     import timm
 
@@ -87,7 +117,11 @@ def test_wrapper_equals_timm_with_same_weights(lite0):
     ref.eval()
     x = torch.rand(2, 3, 224, 224)
     with torch.no_grad():
-        assert torch.allclose(lite0.logits(x), ref(lite0.preprocess(x)), atol=1e-5)
+        got, want = lite0.logits(x), ref(lite0.preprocess(x))
+        # Same weights, same layers: within 10x timm's own float32 error against its float64 copy.
+        own, _ = own_error(_in_dtype(ref, lambda t: ref(lite0.preprocess(t.float()).to(t.dtype))), x, norm=False)
+    ref.float()
+    check(relative_error(got, want), rounding_tolerance(own), RULE, "logits")
 
 
 def test_chelsea_is_a_cat(lite0):

@@ -5,8 +5,10 @@ import math
 import numpy as np
 import pytest
 import torch
+from tolerance import check
 
 from metazoo_core.models import load_model
+from metazoo_core.numerics import condition_tolerance
 from metazoo_core.stages import stage_shapes
 from metazoo_plugins.vonenet import params
 from metazoo_plugins.vonenet.model import build_net, convert_checkpoint
@@ -54,6 +56,7 @@ def test_block_layout(net):
     assert net.bottleneck.weight.shape == (64, 512, 1, 1) and net.bottleneck.bias is None
 
 
+@pytest.mark.numerics
 def test_draws_follow_the_reference_order(net):
     """numpy: seed(0) then phase = U·360 first; torch: manual_seed(0), then the q0 and q1 colour channels first."""
     rs = np.random.RandomState(0)
@@ -64,7 +67,11 @@ def test_draws_follow_the_reference_order(net):
     assert torch.equal(chosen(net.vone_block.simple_conv_q1.weight), torch.randint(0, 3, (512,), generator=g))
     # the fixed noise sample of this implementation (torch 2.x CPU generator); changes here change every metamer
     first = net.vone_block.fixed_noise.flatten()[:4]
-    torch.testing.assert_close(first, torch.tensor([3.914865, -0.845036, 3.788451, 0.098382]), atol=1e-5, rtol=0)
+    # quoted to 6 decimals (±5e-7) of float32 values ≤ 4 (rounding ≤ 4·eps/2); torch's vectorised normal sampler
+    # may take another path per CPU capability, so the numerics matrix runs this too
+    quoted = torch.tensor([3.914865, -0.845036, 3.788451, 0.098382], dtype=torch.float64)
+    check(float((first.double() - quoted).abs().max()), 5e-7 + condition_tolerance(4.0),
+          "quoting (5e-7) + 10 x float32 eps x 4")
 
 
 def test_same_filters_and_noise_on_every_load_without_touching_the_global_rng(net):

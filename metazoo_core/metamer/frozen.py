@@ -15,7 +15,8 @@ against the unoptimised model before it is used:
 
 Check: on a probe input (uniform in the input range, fixed seed) the stage activations and the input gradient of
 ⟨stage, r⟩ for a fixed random r must agree with the unoptimised model within `TOLERANCE`, or within
-`ROUNDING_MARGIN` × that model's own float32 rounding error (against float64), whichever is larger (see `TOLERANCE`);
+`ROUNDING_MARGIN` × that model's own float32 rounding error (against float64, at the probe and at its one-ulp
+neighbours; `metazoo_core.numerics`), whichever is larger (see `TOLERANCE`);
 an optimisation that fails it, does not apply (no conv→BatchNorm pair, a sound input for channels-last) or raises is
 dropped with a notice, and synthesis runs eagerly as before. `benchmarks/metamer_step.py` measures each option;
 docs/performance.md ("Frozen-model optimisations") has the figures and the reasons for the default.
@@ -33,17 +34,18 @@ import torch
 from torch import Tensor, nn
 
 from ..options import DEFAULT_OPTIMISATIONS, OPTIMISATIONS, parse_optimisations  # noqa: F401 (re-exported)
+from ..numerics import (FLOOR, ROUNDING_MARGIN, input_roundings, relative_error, relative_norm_error,
+                        rounding_tolerance)
 from ..stages import RangeClamp, StagedModel
 
-TOLERANCE = 1e-5
+TOLERANCE = FLOOR
 """Accepted relative error of the optimised model on the probe (max |Δ| ÷ max |ref| for the activations, ‖Δ‖ ÷ ‖ref‖
 for the input gradient) — or, where larger, ROUNDING_MARGIN × the unoptimised float32 model's own error against the
-same computation in float64. The input gradient past a few layers moves by 1e-3–2e-2 under any change of summation
-order (measured on random-weight ResNet50 `layer2`/`layer4` and AlexNet `fc1_relu`: 2 threads instead of 1,
-channels-last, folding, and float32 against float64), because ReLU and max-pool decisions at near-ties flip, so a
-fixed 1e-5 would reject every reordering; measured against float64, a wrong transformation (an error of order 1)
-still fails."""
-ROUNDING_MARGIN = 10.0
+same computation in float64 (`metazoo_core.numerics.rounding_tolerance`, the rule the tests use too). The input
+gradient past a few layers moves by 1e-3–2e-2 under any change of summation order (measured on random-weight
+ResNet50 `layer2`/`layer4` and AlexNet `fc1_relu`: 2 threads instead of 1, channels-last, folding, and float32
+against float64), because ReLU and max-pool decisions at near-ties flip, so a fixed 1e-5 would reject every
+reordering; measured against float64, a wrong transformation (an error of order 1) still fails."""
 FALLBACK_GRADIENT_TOLERANCE = 2e-2
 """The input gradient's bound (‖Δ‖ ÷ ‖ref‖) on devices without float64 (MPS), where the model's own rounding cannot
 be measured."""
@@ -145,20 +147,26 @@ class _Probe:
         self.bounds = self._bounds(model)
 
     def _bounds(self, model: StagedModel) -> dict[str, float]:
-        """Per stage and for the gradient: max(TOLERANCE, ROUNDING_MARGIN × the float32 model's error against
-        float64)."""
+        """Per stage and for the gradient: `rounding_tolerance` of the float32 model's error against float64, the
+        largest over the probe input and its one-ulp neighbours (`input_roundings`)."""
         try:
             exact = copy_model(model).double()
             acts, grad = _Probe.run(self, exact, {k: v.double() for k, v in self.seeds.items()}, torch.float64)
         except (RuntimeError, TypeError):  # no float64 on this device
             return {**{s: TOLERANCE for s in self.stages}, "gradient": FALLBACK_GRADIENT_TOLERANCE}
-        own = {s: relative_error(self.acts[s].double(), acts[s]) for s in self.stages}
-        own["gradient"] = relative_norm_error(self.grad.double(), grad)
-        return {k: max(TOLERANCE, ROUNDING_MARGIN * v) for k, v in own.items()}
+        own = dict.fromkeys([*self.stages, "gradient"], 0.0)
+        for x in input_roundings(self.x):
+            got, got_grad = (self.acts, self.grad) if x is self.x else _Probe.run(self, model, self.seeds, x=x)
+            for s in self.stages:
+                own[s] = max(own[s], relative_error(got[s].double(), acts[s]))
+            own["gradient"] = max(own["gradient"], relative_norm_error(got_grad.double(), grad))
+        return {k: rounding_tolerance(v, TOLERANCE, ROUNDING_MARGIN) for k, v in own.items()}
 
-    def run(self, model, seeds: dict[str, Tensor] | None, dtype: torch.dtype = torch.float32
-            ) -> tuple[dict[str, Tensor], Tensor | None]:
-        x = self.x.to(dtype, copy=True).requires_grad_(True)
+    def run(self, model, seeds: dict[str, Tensor] | None, dtype: torch.dtype = torch.float32,
+            x: Tensor | None = None) -> tuple[dict[str, Tensor], Tensor | None]:
+        """Stage activations and (with `seeds`) the input gradient of Σ⟨stage, seed⟩ at `x` (the probe's input
+        when None), computed in `dtype`."""
+        x = (self.x if x is None else x).to(dtype, copy=True).requires_grad_(True)
         with torch.enable_grad():
             acts = model(x, self.stages)
             if seeds is None:
@@ -178,24 +186,6 @@ class _Probe:
                 return (f"{name} differs by {err:.2g} relative on a probe input (tolerance {self.bounds[what]:.2g}, "
                         "from the model's own float32 rounding)")
         return None
-
-
-def relative_error(got: Tensor, ref: Tensor) -> float:
-    """max |got − ref| ÷ max |ref| (absolute when ref is all zero); inf on a shape mismatch."""
-    if got.shape != ref.shape:
-        return float("inf")
-    scale = ref.abs().max().item() if ref.numel() else 0.0
-    diff = (got - ref).abs().max().item() if ref.numel() else 0.0
-    return diff / scale if scale > 0 else diff
-
-
-def relative_norm_error(got: Tensor, ref: Tensor) -> float:
-    """‖got − ref‖₂ ÷ ‖ref‖₂ (absolute when ref is zero); inf on a shape mismatch."""
-    if got.shape != ref.shape:
-        return float("inf")
-    scale = ref.norm().item()
-    diff = (got - ref).norm().item()
-    return diff / scale if scale > 0 else diff
 
 
 def _probe(model: StagedModel, stages: list[str], device: torch.device) -> _Probe:
