@@ -60,7 +60,10 @@ def _eigendistort(
     weights: Optional[str] = typer.Option(None, "--weights", help="checkpoint overriding the registry's"),
     as_json: bool = _JSON,
 ) -> None:
-    """Eigendistortions: the input directions a stage is most and least sensitive to (Fisher matrix JᵀJ)."""
+    """Eigendistortions: the input directions a stage is most and least sensitive to (Fisher matrix JᵀJ).
+
+    Python: metazoo_core.synthesis.eigen.eigendistort (no facade twin yet).
+    """
     from metazoo_core.fileio import check_writable
     from metazoo_core.synthesis.eigen import EigendistortionOptions, eigendistort
     from metazoo_core.synthesis.run import write_eigendistortions
@@ -89,7 +92,7 @@ def _mad(
     metric_b: str = typer.Option("relative_l2", "--metric-b", help="relative_l2 or rmse at model B's stage"),
     direction: str = typer.Option("min_a,max_a,min_b,max_b", "--direction",
                                   help="comma-separated: min_a/max_a (model A's metric, B's held) and min_b/max_b"),
-    iterations: int = typer.Option(100, "--iterations", "-i", help="Adam steps (plenoptic's default 100)"),
+    iterations: int = typer.Option(100, "--iterations", help="Adam steps (plenoptic's default 100)"),
     lr: float = typer.Option(0.01, "--lr", help="Adam learning rate (plenoptic's 0.01)"),
     tradeoff: Optional[float] = typer.Option(None, "--tradeoff", help="λ on the held metric (default: plenoptic's "
                                              "automatic power of ten)"),
@@ -98,7 +101,10 @@ def _mad(
     out_dir: Path = typer.Option(Path("runs/mad"), "--out", "-o", help="result folder"),
     dtype: str = _DTYPE, device: str = _DEVICE, random_weights: bool = _RANDOM, as_json: bool = _JSON,
 ) -> None:
-    """MAD competition: images that change one model's response most or least while the other's is held."""
+    """MAD competition: images that change one model's response most or least while the other's is held.
+
+    Python: metazoo_core.synthesis.mad.mad (no facade twin yet).
+    """
     from metazoo_core.fileio import check_writable
     from metazoo_core.synthesis.mad import MADOptions, mad
     from metazoo_core.synthesis.run import same_input, write_mad
@@ -133,7 +139,10 @@ def _principal(
     out_dir: Path = typer.Option(Path("runs/principal"), "--out", "-o", help="result folder"),
     dtype: str = _DTYPE, device: str = _DEVICE, random_weights: bool = _RANDOM, as_json: bool = _JSON,
 ) -> None:
-    """Principal distortions: the two distortions whose log sensitivity ratios differ most across model stages."""
+    """Principal distortions: the two distortions whose log sensitivity ratios differ most across model stages.
+
+    Python: metazoo_core.synthesis.principal.principal_distortions (no facade twin yet).
+    """
     from metazoo_core.errors import InputError
     from metazoo_core.fileio import check_writable
     from metazoo_core.synthesis.principal import PrincipalOptions, principal_distortions
