@@ -1,0 +1,29 @@
+"""The `anymodel` family's build: the source library's architecture plus the spec's recorded module taps."""
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+from typing import Any
+
+from ..errors import MetazooError
+from ..stages import StageNetwork, Tap
+
+SOURCE_MODULES = {"timm": "timm_source", "torchvision": "torchvision_source"}
+DISTRIBUTIONS = {"timm": "timm", "torchvision": "torchvision"}
+
+
+def source_module(source: str) -> ModuleType:
+    """The module implementing `source`; a missing library is one line saying what to install."""
+    try:
+        importlib.import_module(source)
+    except ImportError:
+        raise MetazooError(f"resolving '{source}:' ids needs the '{DISTRIBUTIONS[source]}' package; "
+                           f"pip install {DISTRIBUTIONS[source]}") from None
+    return importlib.import_module(f"{__package__}.{SOURCE_MODULES[source]}")
+
+
+def build(spec: Any) -> StageNetwork:
+    """StageNetwork of a resolved spec: `build.source`'s architecture (random weights), `build.taps` as Taps."""
+    net = source_module(spec.build["source"]).create(spec)
+    taps = {name: Tap(t["module"], point=t["point"]) for name, t in spec.build["taps"].items()}
+    return StageNetwork(net=net, taps=taps)

@@ -1,0 +1,6 @@
+"""Models resolved from upstream libraries by id (`timm:NAME`, `torchvision:NAME@WEIGHTS`): built by
+metazoo_core.anymodel from the library's own constructors, stages discovered as module taps."""
+from metazoo_core.family import Family, lazy, registers
+
+FAMILY = Family("anymodel", __doc__, lazy("metazoo_core.anymodel.build:build", "spec"))
+metazoo_register_families = registers(FAMILY)
