@@ -50,6 +50,14 @@ def write(mid: ModelId, entry: dict[str, Any]) -> None:
     write_json(entry_path(mid), {**entry, "versions": versions(mid.source)})
 
 
+def cached_specs(**query: str | None) -> list[Any]:
+    """The cached resolved specs matching a `Registry.query` (modality, family, pattern, group)."""
+    from ..registry import Registry, parse_specs
+
+    specs = parse_specs([e["spec"] for e in cached_entries()], "the resolved-spec cache")
+    return Registry(specs).query(**query)
+
+
 def cached_entries() -> list[dict[str, Any]]:
     """Every fresh cached entry (for `metazoo list --resolved`); stale and unreadable files are skipped."""
     root = cache_dir() / "resolved"
