@@ -22,8 +22,10 @@ def fired_shapes(net: nn.Module, input_shape: Iterable[int], paths: Iterable[str
     """(path, per-example output shape) of the candidate modules whose output (or first input, where `points`
     says "input") is a tensor, in the order they first fire in one meta-device forward of a batch of 1.
 
-    net: built on the meta device. Modules that never fire or give a non-tensor are left out.
+    net: built on the meta device; put in eval mode (as StagedModel runs it). Modules that never fire or give
+    a non-tensor are left out.
     """
+    net.eval()
     modules = dict(net.named_modules())
     points = points or {}
     seen: dict[str, tuple[int, ...]] = {}
