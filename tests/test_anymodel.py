@@ -87,3 +87,36 @@ def test_contract_fails_on_a_wrong_oracle_and_marks_a_stage_without_gradient():
     toy = StagedModel(spec, StageNetwork(Constant(), {"conv": Tap("conv"), "const": Tap("const")}))
     verdict = contract(toy)
     assert verdict["passed"] and verdict["unusable"] == {"const": "no gradient path from the input"}
+
+
+def test_generate_at_auto_stages_of_a_timm_convnext_runs_end_to_end(cli, tmp_path):
+    r = cli("generate", "timm:test_convnext", "builtin:chelsea", "--stage", "auto", "--random-weights",
+            "-i", "2", "-b", "1", "--init-step", "8", "--out", str(tmp_path), "--json")
+    assert r.returncode == 0, r.stderr
+    records = json.loads(r.stdout)
+    spec = resolve("timm:test_convnext")
+    assert [rec["stage"] for rec in records] == spec.build["auto_stages"]
+    assert all(rec["random_weights"] for rec in records) and "RANDOM weights" in r.stderr
+
+
+TIMM_ZOO = [  # smallest variants of ≥ 12 families (timm 1.0.31 names; `test_*` are timm's own tiny test nets)
+    "timm:test_resnet", "timm:resnet10t", "timm:test_convnext", "timm:convnext_atto", "timm:test_vit",
+    "timm:test_vit_relpos", "timm:deit_tiny_patch16_224", "timm:test_efficientnet", "timm:regnetx_002",
+    "timm:regnety_002", "timm:mobilenetv3_small_050", "timm:lcnet_050", "timm:test_maxvit", "timm:test_coatnet",
+    "timm:eva02_tiny_patch14_224", "timm:ghostnet_050", "timm:mobilevit_xxs", "timm:edgenext_xx_small",
+    "timm:levit_128s", "timm:xcit_nano_12_p16_224", "timm:pit_ti_224", "timm:test_nfnet", "timm:test_byobnet",
+    "timm:efficientvit_b0", "timm:fastvit_t8", "timm:convit_tiny", "timm:vgg11", "timm:swin_tiny_patch4_window7_224",
+    "timm:beit_base_patch16_224", "timm:mobilenetv4_conv_small",
+]
+TORCHVISION_ZOO = [
+    "torchvision:resnet18", "torchvision:resnet50@IMAGENET1K_V1", "torchvision:squeezenet1_1",
+    "torchvision:mobilenet_v3_small", "torchvision:shufflenet_v2_x0_5", "torchvision:mnasnet0_5",
+    "torchvision:alexnet", "torchvision:efficientnet_b0", "torchvision:regnet_x_400mf", "torchvision:vgg11",
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model_id", TIMM_ZOO + TORCHVISION_ZOO)
+def test_contract_across_the_zoo(model_id):
+    verdict = check(model_id)
+    assert verdict["passed"], verdict["checks"]

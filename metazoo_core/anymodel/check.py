@@ -22,8 +22,9 @@ def check(model_id: str) -> dict[str, Any]:
     model = load_model(spec, pretrained=False)
     source = source_module(spec.build["source"])
     stages = spec.build["oracle"]
-    paths = [spec.build["taps"][s]["module"] for s in stages]
-    verdict = contract(model, lambda z: source.intermediates(model.net, z, paths), stages)
+    paths = [spec.build["taps"][s]["module"] for s in stages or []]
+    oracle = (lambda z: source.intermediates(model.net, z, paths)) if stages else None
+    verdict = contract(model, oracle, stages or [])
     verdict["date"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     cache.write(parse_id(model_id), {**entry, "check": verdict})
     return verdict

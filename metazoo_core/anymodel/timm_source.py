@@ -77,8 +77,17 @@ def describe(mid: ModelId) -> dict[str, Any]:
                        "paper": cfg.get("paper_ids")},
         "build": {"source": "timm", "name": name, "auto_stages": auto_subset(names),
                   "taps": {stage_name(p): {"module": p, "point": points.get(p, "output")} for p, _ in fired},
-                  "oracle": [stage_name(d["module"]) for d in info]},
+                  "oracle": _oracle_stages(info, fired)},
     }
+
+
+def _oracle_stages(info: list[dict[str, Any]], fired: list[tuple[str, Any]]) -> list[str] | None:
+    """Stage names aligned with `forward_intermediates`' list, or None (no oracle) when a `feature_info` module
+    gives no tensor (e.g. PiT's transformer stages return a tuple) and so is not a stage."""
+    tapped = {p for p, _ in fired}
+    if not all(d["module"] in tapped for d in info):
+        return None
+    return [stage_name(d["module"]) for d in info]
 
 
 def create(spec: Any) -> nn.Module:
