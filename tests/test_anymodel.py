@@ -20,7 +20,7 @@ from metazoo_core.stages import StagedModel, StageNetwork, Tap
     ("timm:resnt18", "did you mean resnet18"),
     ("timm:resnet18.bogus_tag", "has no pretrained tag 'bogus_tag'"),
     ("torchvision:resnet5", "did you mean resnet50"),
-    ("torchvision:resnet50@IMAGENET1K_V9", "did you mean IMAGENET1K_V1"),
+    ("torchvision:resnet50@IMAGENET1K_V9", "its weights: IMAGENET1K_V1, IMAGENET1K_V2"),
 ])
 def test_bad_ids_are_one_line(cli, model_id, says):
     r = cli("info", model_id)

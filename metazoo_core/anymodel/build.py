@@ -25,5 +25,8 @@ def source_module(source: str) -> ModuleType:
 def build(spec: Any) -> StageNetwork:
     """StageNetwork of a resolved spec: `build.source`'s architecture (random weights), `build.taps` as Taps."""
     net = source_module(spec.build["source"]).create(spec)
+    for module in net.modules():  # an in-place activation would overwrite a recorded stage (Hardswish after fc)
+        if getattr(module, "inplace", False) is True:
+            module.inplace = False
     taps = {name: Tap(t["module"], point=t["point"]) for name, t in spec.build["taps"].items()}
     return StageNetwork(net=net, taps=taps)

@@ -18,12 +18,12 @@ def stage_name(path: str) -> str:
 
 
 def fired_shapes(net: nn.Module, input_shape: Iterable[int], paths: Iterable[str],
-                 points: dict[str, str] | None = None) -> list[tuple[str, tuple[int, ...]]]:
+                 points: dict[str, str] | None = None, device: str = "meta") -> list[tuple[str, tuple[int, ...]]]:
     """(path, per-example output shape) of the candidate modules whose output (or first input, where `points`
-    says "input") is a tensor, in the order they first fire in one meta-device forward of a batch of 1.
+    says "input") is a tensor, in the order they first fire in one forward of a batch of 1 on `device`.
 
-    net: built on the meta device; put in eval mode (as StagedModel runs it). Modules that never fire or give
-    a non-tensor are left out.
+    net: built on `device` (meta, unless the builder cannot); put in eval mode (as StagedModel runs it).
+    Modules that never fire or give a non-tensor are left out.
     """
     net.eval()
     modules = dict(net.named_modules())
@@ -44,7 +44,7 @@ def fired_shapes(net: nn.Module, input_shape: Iterable[int], paths: Iterable[str
                 lambda m, args, out, path=path: remember(path, out)))
     try:
         with torch.no_grad():
-            net(torch.zeros(1, *input_shape, device="meta"))
+            net(torch.zeros(1, *input_shape, device=device))
     finally:
         for h in handles:
             h.remove()

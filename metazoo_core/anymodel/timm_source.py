@@ -1,6 +1,7 @@
 """`timm:NAME[.TAG][@REV]`: an architecture from `timm.create_model` (pretrained=False; weights come through
 metazoo's own loader from the tag's Hub file), normalisation and input size from its `pretrained_cfg`, one stage
-per `feature_info` entry plus `final` (the classifier output); the oracle is `forward_intermediates`."""
+per `feature_info` entry, one per block inside it, plus `final` (the classifier output); the oracle is
+`forward_intermediates`."""
 from __future__ import annotations
 
 from typing import Any
@@ -52,6 +53,22 @@ def _weights(cfg: dict[str, Any], rev: str | None) -> dict[str, Any]:
     return {"notes": "timm names no pretrained weights for this tag; only --random-weights runs"}
 
 
+def blocks(net: nn.Module, stage_paths: list[str]) -> list[str]:
+    """The blocks inside each feature_info stage, so every block is available by name: the children of a stage
+    that is a Sequential/ModuleList, or of its `blocks` (else longest Sequential) child (ConvNeXt
+    `stages.0.blocks`), except the last (whose output is the stage's own)."""
+    modules = dict(net.named_modules())
+    out = []
+    for path in stage_paths:
+        module = modules[path]
+        inner = [(path, module)] if isinstance(module, (nn.Sequential, nn.ModuleList)) else sorted(
+            ((f"{path}.{n}", c) for n, c in module.named_children() if isinstance(c, (nn.Sequential, nn.ModuleList))),
+            key=lambda item: (not item[0].endswith(".blocks"), -len(item[1])))
+        for prefix, container in inner[:1]:
+            out += [f"{prefix}.{n}" for n, _ in list(container.named_children())[:-1]]
+    return out
+
+
 def describe(mid: ModelId) -> dict[str, Any]:
     """The raw registry entry for `mid` (validated by the caller), stages with meta-device shapes."""
     net = _checked_create(mid)
@@ -59,9 +76,9 @@ def describe(mid: ModelId) -> dict[str, Any]:
     info = list(net.feature_info)
     points = {d["module"]: ("input" if d.get("hook_type") == "forward_pre" else "output") for d in info}
     shape = list(cfg["input_size"])
-    fired = fired_shapes(net, shape, [*points, ""], points)
+    fired = fired_shapes(net, shape, [*blocks(net, list(points)), *points, ""], points)
     stages = stage_entries(fired)
-    names = [s["name"] for s in stages]
+    names = [stage_name(p) for p, _ in fired if p in points or not p]  # feature_info stages and final
     name = f"{cfg['architecture']}.{cfg['tag']}" if cfg.get("tag") else cfg["architecture"]
     return {
         "id": f"{mid.source}:{mid.name}" + (f"@{mid.rev}" if mid.rev else ""),

@@ -64,9 +64,13 @@ def describe(mid: ModelId) -> dict[str, Any]:
     weights = _weights_member(mid)
     preset = weights.transforms()
     crop = preset.crop_size[0]
-    with torch.device("meta"):
-        net = get_model(mid.name, weights=None)
-    fired = [(p, s) for p, s in fired_shapes(net, [3, crop, crop], [*candidates(net), ""])]
+    try:
+        with torch.device("meta"):
+            net = get_model(mid.name, weights=None)
+        device = "meta"
+    except NotImplementedError:  # a builder that reads tensor values while constructing (RegNet's widths)
+        net, device = get_model(mid.name, weights=None), "cpu"
+    fired = fired_shapes(net, [3, crop, crop], [*candidates(net), ""], device=device)
     stages = stage_entries(fired)
     categories = weights.meta.get("categories") or []
     prefix = re.search(r"-([0-9a-f]{8,63})\.pth$", weights.url)
