@@ -12,13 +12,15 @@ from ..fileio import write_json
 from ..weights import cache_dir
 from .ids import ModelId
 
+RESOLVER_VERSION = "1"
+"""Bumped when discovery changes what a resolved spec holds, so older cached specs go stale."""
 LIBRARIES = {"timm": ("timm", "torch"), "torchvision": ("torchvision", "torch")}
 """Distributions whose versions key a source's resolved specs."""
 
 
 def versions(source: str) -> dict[str, str | None]:
     """Installed versions of the libraries a source resolves with (from package metadata, no import)."""
-    out: dict[str, str | None] = {}
+    out: dict[str, str | None] = {"resolver": RESOLVER_VERSION}
     for dist in ("metazoo", *LIBRARIES[source]):
         try:
             out[dist] = version(dist)
