@@ -12,7 +12,7 @@ from ..fileio import write_json
 from ..weights import cache_dir
 from .ids import ModelId
 
-RESOLVER_VERSION = "1"
+RESOLVER_VERSION = "2"
 """Bumped when discovery changes what a resolved spec holds, so older cached specs go stale."""
 LIBRARIES = {"timm": ("timm", "torch"), "torchvision": ("torchvision", "torch")}
 """Distributions whose versions key a source's resolved specs."""

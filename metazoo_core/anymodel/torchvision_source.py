@@ -53,6 +53,15 @@ def candidates(net: nn.Module, prefix: str = "") -> list[str]:
     return out
 
 
+def graph_visible(net: nn.Module, paths: list[str]) -> list[str]:
+    """The paths FX feature extraction can return (a node of the eval graph, or a module holding such nodes);
+    modules inside torchvision.ops modules (leaves of its tracer, e.g. RegNet's `stem.0`) are not."""
+    from torchvision.models.feature_extraction import get_graph_node_names
+
+    nodes = get_graph_node_names(net)[1]
+    return [p for p in paths if any(n == p or n.startswith(p + ".") for n in nodes)]
+
+
 def describe(mid: ModelId) -> dict[str, Any]:
     """The raw registry entry for `mid` (validated by the caller), stages with meta-device shapes."""
     from torchvision.models import get_model
@@ -91,7 +100,7 @@ def describe(mid: ModelId) -> dict[str, Any]:
         "build": {"source": "torchvision", "name": mid.name, "weights_enum": f"{type(weights).__name__}."
                   f"{weights.name}", "auto_stages": auto_subset([s["name"] for s in stages]),
                   "taps": {stage_name(p): {"module": p, "point": "output"} for p, _ in fired},
-                  "oracle": [stage_name(p) for p, _ in fired if p]},
+                  "oracle": [stage_name(p) for p in graph_visible(net, [p for p, _ in fired if p])]},
     }
 
 
