@@ -8,8 +8,8 @@ from typing import Any
 from ..errors import MetazooError
 from ..stages import StageNetwork, Tap
 
-SOURCE_MODULES = {"timm": "timm_source", "torchvision": "torchvision_source"}
-DISTRIBUTIONS = {"timm": "timm", "torchvision": "torchvision"}
+SOURCE_MODULES = {"timm": "timm_source", "torchvision": "torchvision_source", "open_clip": "open_clip_source"}
+DISTRIBUTIONS = {"timm": "timm", "torchvision": "torchvision", "open_clip": "open_clip_torch"}
 
 
 def source_module(source: str) -> ModuleType:
@@ -30,3 +30,9 @@ def build(spec: Any) -> StageNetwork:
             module.inplace = False
     taps = {name: Tap(t["module"], point=t["point"]) for name, t in spec.build["taps"].items()}
     return StageNetwork(net=net, taps=taps)
+
+
+def convert(spec: Any, state_dict: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint in the built network's keys: the source's converter when it has one, else unchanged."""
+    module = source_module(spec.build["source"])
+    return module.convert(state_dict) if hasattr(module, "convert") else state_dict

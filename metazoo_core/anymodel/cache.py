@@ -14,7 +14,8 @@ from .ids import ModelId
 
 RESOLVER_VERSION = "2"
 """Bumped when discovery changes what a resolved spec holds, so older cached specs go stale."""
-LIBRARIES = {"timm": ("timm", "torch"), "torchvision": ("torchvision", "torch")}
+LIBRARIES = {"timm": ("timm", "torch"), "torchvision": ("torchvision", "torch"),
+             "open_clip": ("open_clip_torch", "timm", "torch")}
 """Distributions whose versions key a source's resolved specs."""
 
 

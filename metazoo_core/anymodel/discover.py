@@ -8,6 +8,8 @@ from typing import Any, Iterable
 import torch
 from torch import Tensor, nn
 
+MIN_BLOCKS = 3
+"""A Sequential/ModuleList child with at least this many children is split into one stage per child."""
 FINAL = "final"
 """The stage holding the network's own output (Tap on the root module)."""
 
@@ -15,6 +17,21 @@ FINAL = "final"
 def stage_name(path: str) -> str:
     """A stage name from a module path: dots become underscores (`stages.0` → `stages_0`); "" is `final`."""
     return path.replace(".", "_") if path else FINAL
+
+
+def candidates(net: nn.Module, prefix: str = "") -> list[str]:
+    """Module paths to tap: each child, split into its blocks when it is a Sequential/ModuleList of ≥ MIN_BLOCKS,
+    or descended into when it holds such a container (torchvision ViT's `encoder.layers`)."""
+    out = []
+    for name, child in net.named_children():
+        path = f"{prefix}{name}"
+        if isinstance(child, (nn.Sequential, nn.ModuleList)) and len(child) >= MIN_BLOCKS:
+            out += [f"{path}.{n}" for n, _ in child.named_children()]
+        elif any(isinstance(g, (nn.Sequential, nn.ModuleList)) and len(g) >= MIN_BLOCKS for g in child.children()):
+            out += candidates(child, f"{path}.")
+        else:
+            out.append(path)
+    return out
 
 
 def fired_shapes(net: nn.Module, input_shape: Iterable[int], paths: Iterable[str],

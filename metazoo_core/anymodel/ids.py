@@ -5,13 +5,14 @@ from typing import NamedTuple
 
 from ..errors import UnknownModelError
 
-SOURCES = ("timm", "torchvision")
-"""Sources this version resolves; `open_clip:` and `hf:` are not implemented yet."""
+SOURCES = ("timm", "torchvision", "open_clip")
+"""Sources this version resolves; `hf:` is not implemented yet."""
 
 
 class ModelId(NamedTuple):
-    """source: a name of SOURCES. name: the library's model name (timm: `arch[.tag]`). rev: timm — a Hub
-    revision of the weights file; torchvision — a weights-enum member (e.g. IMAGENET1K_V1); None = default."""
+    """source: a name of SOURCES. name: the library's model name (timm: `arch[.tag]`; open_clip: `MODEL[/TAG]`).
+    rev: timm, open_clip — a Hub revision of the weights file; torchvision — a weights-enum member (e.g.
+    IMAGENET1K_V1); None = default."""
 
     source: str
     name: str

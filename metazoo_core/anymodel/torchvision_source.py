@@ -11,12 +11,8 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import UnknownModelError, suggest
-from .discover import auto_subset, fired_shapes, stage_entries, stage_name
+from .discover import auto_subset, candidates, fired_shapes, stage_entries, stage_name
 from .ids import ModelId
-
-MIN_BLOCKS = 3
-"""A Sequential/ModuleList child with at least this many children is split into one stage per child."""
-
 
 def _classification_models() -> list[str]:
     import torchvision
@@ -36,21 +32,6 @@ def _weights_member(mid: ModelId) -> Any:
         raise UnknownModelError(f"torchvision model '{mid.name}' has no weights '{mid.rev}'"
                                 f"{suggest(mid.rev, members)}; its weights: {', '.join(members)}")
     return enum[mid.rev]
-
-
-def candidates(net: nn.Module, prefix: str = "") -> list[str]:
-    """Module paths to tap: each child, split into its blocks when it is a Sequential/ModuleList of ≥ MIN_BLOCKS,
-    or descended into when it holds such a container (torchvision ViT's `encoder.layers`)."""
-    out = []
-    for name, child in net.named_children():
-        path = f"{prefix}{name}"
-        if isinstance(child, (nn.Sequential, nn.ModuleList)) and len(child) >= MIN_BLOCKS:
-            out += [f"{path}.{n}" for n, _ in child.named_children()]
-        elif any(isinstance(g, (nn.Sequential, nn.ModuleList)) and len(g) >= MIN_BLOCKS for g in child.children()):
-            out += candidates(child, f"{path}.")
-        else:
-            out.append(path)
-    return out
 
 
 def graph_visible(net: nn.Module, paths: list[str]) -> list[str]:
