@@ -21,6 +21,8 @@ from metazoo_core.stages import StagedModel, StageNetwork, Tap
     ("timm:resnet18.bogus_tag", "has no pretrained tag 'bogus_tag'"),
     ("torchvision:resnet5", "did you mean resnet50"),
     ("torchvision:resnet50@IMAGENET1K_V9", "its weights: IMAGENET1K_V1, IMAGENET1K_V2"),
+    ("open_clip:ViT-B-33", "open_clip has no model 'ViT-B-33' (did you mean ViT-B-32"),
+    ("open_clip:ViT-B-32/openia", "no pretrained tag 'openia' (did you mean openai?)"),
 ])
 def test_bad_ids_are_one_line(cli, model_id, says):
     r = cli("info", model_id)
@@ -112,11 +114,21 @@ TORCHVISION_ZOO = [
     "torchvision:resnet18", "torchvision:resnet50@IMAGENET1K_V1", "torchvision:squeezenet1_1",
     "torchvision:mobilenet_v3_small", "torchvision:shufflenet_v2_x0_5", "torchvision:mnasnet0_5",
     "torchvision:alexnet", "torchvision:efficientnet_b0", "torchvision:regnet_x_400mf", "torchvision:vgg11",
+    "torchvision:convnext_tiny",
 ]
+OPEN_CLIP_ZOO = ["open_clip:ViT-S-32", "open_clip:RN50/openai", "open_clip:ViT-B-32/openai"]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model_id", TIMM_ZOO + TORCHVISION_ZOO)
+@pytest.mark.parametrize("model_id", TIMM_ZOO + TORCHVISION_ZOO + OPEN_CLIP_ZOO)
 def test_contract_across_the_zoo(model_id):
     verdict = check(model_id)
     assert verdict["passed"], verdict["checks"]
+
+
+@pytest.mark.slow
+def test_contract_catches_an_in_place_activation_after_a_stage():
+    """torchvision's DenseNet applies `F.relu(..., inplace=True)` to `features.norm5`'s output inside forward,
+    overwriting the recorded stage: the truncation check sees the stage alone differ from the full forward."""
+    verdict = check("torchvision:densenet121")
+    assert not verdict["passed"] and "features_norm5" in verdict["checks"]["truncation"]
