@@ -114,7 +114,7 @@ _ENTRY = {"id": "tiny", "family": "efficientnet", "modality": "vision", "input":
 
 
 @pytest.mark.parametrize("change, expected", [
-    ({"family": "efficientnett"}, "unknown family 'efficientnett'; choose clip, cochcnn9,"),
+    ({"family": "efficientnett"}, "unknown family 'efficientnett'; choose anymodel, clip, cochcnn9,"),
     ({"weights": {"source": "https://example.invalid/w.pth", "format": "lukemelass"}},
      "unknown weights.format 'lukemelass' for family efficientnet; choose lukemelas"),
     ({"family": "hmax", "metamer": {"schedule": "hmax_unit"}},
