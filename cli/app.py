@@ -36,7 +36,7 @@ def _options(
 
 
 PANELS = {
-    "Models": ["list", "info", "plugins", "fetch", "predict", "activations", "cochleagram",
+    "Models": ["list", "info", "stages", "check", "plugins", "fetch", "predict", "activations", "cochleagram",
                "list-sounds"],
     "Metamers": ["demo", "generate", "null"],
     "Synthesis": ["eigendistort", "mad", "principal-distortions"],

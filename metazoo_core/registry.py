@@ -207,8 +207,10 @@ class ModelSpec(_Strict):
             n == IMPLICIT_STAGE or not self.stage(n).needs_readout for n in names)
 
     def expand_stages(self, names: Iterable[str]) -> list[str]:
-        """`names` with 'all' replaced by every registered stage (as `stages: all` in plans), duplicates dropped."""
-        return list(dict.fromkeys(s for n in names for s in (self.stage_names if n == "all" else [n])))
+        """`names` with 'all' replaced by every registered stage (as `stages: all` in plans) and 'auto' by the
+        entry's cheap default subset (`build.auto_stages`, else all), duplicates dropped."""
+        pick = {"all": self.stage_names, "auto": self.build.get("auto_stages", self.stage_names)}
+        return list(dict.fromkeys(s for n in names for s in pick.get(n, [n])))
 
     def check_stages(self, names: Iterable[str]) -> list[str]:
         """Validate stage names (the implicit input_after_preproc included); returns them as a list."""
@@ -367,6 +369,9 @@ class Registry:
         try:
             return self._specs[model_id]
         except KeyError:
+            if ":" in model_id:  # SOURCE:NAME[@REV], resolved from upstream metadata
+                from .anymodel import resolve
+                return resolve(model_id)
             raise UnknownModelError(
                 f"unknown model '{model_id}'{suggest(model_id, self.ids())}; `metazoo list` shows all ids. "
                 f"{ADD_A_MODEL}") from None

@@ -47,7 +47,7 @@ def test_every_family_resolves_and_the_contract_covers_every_id(capsys):
                 assert made == [None] * len(made)
             else:
                 assert any(s is not None and s.mask(0, 0) is not None for s in made), (spec.id, name)
-    assert IDS and {s.family for s in specs} == set(h.families)
+    assert IDS and {s.family for s in specs} == set(h.families) - {"anymodel"}  # anymodel: resolved ids only
     with capsys.disabled():
         print(f"\ncontract: {len(IDS)} registry ids, {len(h.families)} families, "
               f"{sum(len(f.schedules) for f in h.families.values())} named schedules")

@@ -199,7 +199,8 @@ def run_generate(model: str, inputs: list[str], stages: list[str], recipe: str =
 def _generate(
     model: str = typer.Argument(..., help="model id (`metazoo list`)"),
     inputs: list[str] = typer.Argument(..., help="image/sound files, folders, builtin:NAME or builtin"),
-    stage: list[str] = typer.Option(..., "--stage", "-s", help="stage name (repeatable), or all"),
+    stage: list[str] = typer.Option(..., "--stage", "-s", help="stage name (repeatable), all, or auto (resolved "
+                              "ids: an early/middle/late/final subset)"),
     recipe: str = typer.Option("feather2023", "--recipe", "-r",
                                help="feather2023 (study), fixed_step, adam, plenoptic_adam"),
     iterations: Optional[int] = typer.Option(None, "--iterations", help="steps per block (study: 3000)"),

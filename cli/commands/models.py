@@ -19,6 +19,8 @@ def _list(
     available: bool = typer.Option(False, "--available", help="only models that run offline here (weights cached "
                                    "or shipped in a package, or none needed)"),
     as_json: bool = typer.Option(False, "--json", help="machine-readable array on stdout"),
+    resolved: bool = typer.Option(False, "--resolved", help="also the resolved ids (timm:…, torchvision:…) cached "
+                                  "here by an earlier `info`/`check`"),
 ) -> None:
     """List registered models and whether each runs offline here (never imports torch, never uses the network).
 
@@ -28,6 +30,10 @@ def _list(
     from metazoo_core.plugins import registry
 
     specs = registry().query(modality=modality, family=family, pattern=query, group=group)
+    if resolved:
+        from metazoo_core.anymodel.cache import cached_specs
+
+        specs += cached_specs(modality=modality, family=family, pattern=query, group=group)
     found = {s.id: availability(s) for s in specs}
     if available:
         specs = [s for s in specs if found[s.id].runs]
@@ -82,6 +88,7 @@ def _info(model: str = typer.Argument(..., help="model id"),
         "offline": dataclasses.asdict(availability(spec)),
         "provenance": spec.provenance.model_dump(exclude_none=True),
         "metamer": spec.metamer.model_dump(),
+        "contract": contract_verdict(spec.id),
     }
     if as_json:
         print_json(info)
@@ -123,6 +130,21 @@ def _info(model: str = typer.Argument(..., help="model id"),
     for s in spec.stages:
         table.add_row(s.name, "×".join(map(str, s.shape)), f"{s.n_features:,}", "yes" if s.relu else "")
     out.print(table)
+    if info["contract"] is not None:
+        v = info["contract"]
+        out.print(f"contract check ({v['date']}, random weights): {'passed' if v['passed'] else 'FAILED'}; "
+                  + "; ".join(f"{k} {r}" for k, r in v["checks"].items() if r != "ok")
+                  + "".join(f"; stage {s} not usable for metamers ({r})" for s, r in v["unusable"].items()),
+                  highlight=False, markup=False)
+
+
+def contract_verdict(model_id: str) -> dict | None:
+    """The cached contract verdict of a resolved id (None for registry ids or before `metazoo check`)."""
+    from metazoo_core.anymodel import is_resolved_id, parse_id
+    from metazoo_core.anymodel.cache import read
+
+    entry = read(parse_id(model_id)) if is_resolved_id(model_id) else None
+    return entry.get("check") if entry else None
 
 
 def _plugins(as_json: bool = typer.Option(False, "--json", help="machine-readable array on stdout")) -> None:
