@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_OUT ?= runs/demo
 
-.PHONY: demo test test-numerics bench replicate clean docs docs-deps
+.PHONY: demo test test-zoo test-numerics bench replicate clean docs docs-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,10 @@ demo: $(VENV)/.installed
 	@echo "next: source $(BIN)/activate && metazoo report $(DEMO_OUT) --out $(DEMO_OUT)/report.html   (then README's first-hour tour)"
 
 test: $(VENV)/.installed-docs
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m "not zoo"
+
+test-zoo: $(VENV)/.installed-test
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m zoo tests/test_anymodel.py
 
 # The `numerics` tests under several kernel paths (scripts/numerics_matrix.py; NUMERICS_CONFIGS=a,b to choose).
 test-numerics: $(VENV)/.installed-test

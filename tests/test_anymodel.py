@@ -93,7 +93,7 @@ def test_contract_fails_on_a_wrong_oracle_and_marks_a_stage_without_gradient():
 
 def test_generate_at_auto_stages_of_a_timm_convnext_runs_end_to_end(cli, tmp_path):
     r = cli("generate", "timm:test_convnext", "builtin:chelsea", "--stage", "auto", "--random-weights",
-            "-i", "2", "-b", "1", "--init-step", "8", "--out", str(tmp_path), "--json")
+            "--iterations", "2", "--blocks", "1", "--init-step", "8", "--out", str(tmp_path), "--json")
     assert r.returncode == 0, r.stderr
     records = json.loads(r.stdout)
     spec = resolve("timm:test_convnext")
@@ -119,14 +119,14 @@ TORCHVISION_ZOO = [
 OPEN_CLIP_ZOO = ["open_clip:ViT-S-32", "open_clip:RN50/openai", "open_clip:ViT-B-32/openai"]
 
 
-@pytest.mark.slow
+@pytest.mark.zoo
 @pytest.mark.parametrize("model_id", TIMM_ZOO + TORCHVISION_ZOO + OPEN_CLIP_ZOO)
 def test_contract_across_the_zoo(model_id):
     verdict = check(model_id)
     assert verdict["passed"], verdict["checks"]
 
 
-@pytest.mark.slow
+@pytest.mark.zoo
 def test_contract_catches_an_in_place_activation_after_a_stage():
     """torchvision's DenseNet applies `F.relu(..., inplace=True)` to `features.norm5`'s output inside forward,
     overwriting the recorded stage: the truncation check sees the stage alone differ from the full forward."""
