@@ -33,7 +33,7 @@ def test_bomb_image_is_one_line_and_the_good_image_finishes_in_2_gib(tmp_path, c
     png_header_only(folder / "bomb.png", 20000, 20000)
     Image.new("RGB", (300, 200), (200, 30, 30)).save(folder / "good.png")
     extra = (["--top", "1"] if command == "predict"
-             else ["-s", "blocks_1", "-i", "3", "-b", "1", "-o", str(tmp_path / "run")])
+             else ["-s", "blocks_1", "--iterations", "3", "--blocks", "1", "-o", str(tmp_path / "run")])
     r = run_limited(2, command, "efficientnet_lite0", str(folder), "--random-weights", *extra, tmp_path=tmp_path)
     assert r.returncode == 2, r.stderr  # partial: one input refused, the other done
     assert "2 GiB above" in r.stderr and "Traceback" not in r.stderr
