@@ -8,7 +8,10 @@ from ..console import out, print_json
 
 def _stages(model: str = typer.Argument(..., help="model id, e.g. timm:convnext_tiny or torchvision:resnet50"),
             as_json: bool = typer.Option(False, "--json", help="machine-readable array on stdout")) -> None:
-    """Show a model's stages with per-example shapes (from a meta-device forward) and the `--stage auto` subset."""
+    """Show a model's stages with per-example shapes (from a meta-device forward) and the `--stage auto` subset.
+
+    Python: metazoo.get_spec (its stages).
+    """
     from metazoo_core.plugins import get_spec
 
     spec = get_spec(model)
@@ -32,7 +35,10 @@ def _stages(model: str = typer.Argument(..., help="model id, e.g. timm:convnext_
 def _check(model: str = typer.Argument(..., help="a resolved id SOURCE:NAME[@REV], e.g. timm:resnet18"),
            as_json: bool = typer.Option(False, "--json", help="machine-readable verdict on stdout")) -> None:
     """Run the contract a discovered model must pass (random weights): stages fire and truncate, shapes, upstream
-    intermediates, gradients to the input per stage, determinism, frozen parameters. Exit 1 when it fails."""
+    intermediates, gradients to the input per stage, determinism, frozen parameters. Exit 1 when it fails.
+
+    Python: metazoo_core.anymodel.check.check (no facade twin yet).
+    """
     from metazoo_core.anymodel.check import check
     from metazoo_core.anymodel.ids import parse_id
 
