@@ -126,7 +126,8 @@
         done = true;
         resolve({played: how, stimulus_ms: started === null ? null : performance.now() - started});
       };
-      audio.addEventListener("playing", () => { started = performance.now(); });
+      // "playing" fires again after every stall (waiting → playing): the clip started at the first one
+      audio.addEventListener("playing", () => { if (started === null) started = performance.now(); });
       audio.addEventListener("ended", () => finish("ended"));
       audio.addEventListener("error", () => finish("error"));
       audio.addEventListener("loadedmetadata", () => {
